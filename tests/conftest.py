@@ -1,0 +1,26 @@
+"""Shared test fixtures: where the reference data lives."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("OFA_MCU_SHARED", REPO.parent / "shared"))
+REFERENCE = SHARED / "reference"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """``shared/reference`` (the lab's spec, fixtures and accuracy pairs)."""
+    if not REFERENCE.is_dir():
+        pytest.fail(f"reference data not found at {REFERENCE}; set OFA_MCU_SHARED to the shared/ folder")
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def space_fixtures(reference_dir) -> list[dict]:
+    """The 205 cases of ``space_fixtures.json``."""
+    return json.loads((reference_dir / "space_fixtures.json").read_text())["cases"]
