@@ -7,6 +7,7 @@ array operations over the whole population. Tests check both agree on every fiel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -70,14 +71,9 @@ class ArchBatch:
 
     def active(self, cfg: SpaceConfig = VWW) -> np.ndarray:
         """(N, S) boolean: which block slots run."""
-        stage = np.asarray(cfg.slot_stage)
-        pos = np.asarray(cfg.slot_index_in_stage)
-        n_elastic = len(cfg.base_depth)
-        base = np.asarray(list(cfg.base_depth) + [0] * (cfg.n_stages - n_elastic))
-        depth = base[None, :] + self.d
-        fixed = np.asarray(cfg.stage_slots)
-        depth[:, n_elastic:] = fixed[n_elastic:]
-        return pos[None, :] < depth[:, stage]
+        lut = space_lut(cfg)
+        depth = lut.base_depth[None, :] + self.d * lut.elastic_stage[None, :]
+        return lut.slot_pos[None, :] < depth[:, lut.slot_stage]
 
     def canonical(self, cfg: SpaceConfig = VWW) -> "ArchBatch":
         """Canonical form (see :func:`ofa_mcu.space.arch.canonical`), vectorized."""
@@ -98,6 +94,54 @@ def make_divisible_np(v: np.ndarray, divisor: int = 8) -> np.ndarray:
     """Vectorized :func:`ofa_mcu.config.make_divisible` for non-negative integer inputs."""
     new = np.maximum(divisor, (v + divisor // 2) // divisor * divisor)
     return np.where(new < 0.9 * v, new + divisor, new)
+
+
+@dataclass(frozen=True)
+class SpaceLUT:
+    """Per-config lookup tables, computed once per :class:`SpaceConfig` (search calls the
+    vectorized table thousands of times on small populations)."""
+
+    slot_stage: np.ndarray      # (S,) stage of each slot
+    slot_pos: np.ndarray        # (S,) position inside the stage
+    slot_stride_arr: np.ndarray  # (S,) stride of each slot
+    slot_se_arr: np.ndarray      # (S,) 1 where the slot has SE
+    slot_in_index: np.ndarray    # (S,) row of the stage-output table that feeds the slot
+    base_depth: np.ndarray      # (n_stages,) blocks that always run (all slots for fixed stages)
+    elastic_stage: np.ndarray   # (n_stages,) 1 where d applies
+    first: np.ndarray           # (n_w,) stem channels per width index
+    block0: np.ndarray          # (n_w,)
+    stages: np.ndarray          # (n_w, n_stages)
+    feature_mix: np.ndarray     # (n_w,)
+    mid: np.ndarray             # (max_in + 1, max_e + 1): make_divisible(in * e)
+
+
+@lru_cache(maxsize=16)
+def space_lut(cfg: SpaceConfig) -> SpaceLUT:
+    """The lookup tables of ``cfg`` (cached)."""
+    widths = [cfg.widths(w) for w in range(len(cfg.width_mult_list))]
+    n_el = len(cfg.base_depth)
+    if min(cfg.base_depth) + min(cfg.depth_list) < 1:
+        raise ValueError(f"space {cfg.name!r}: every stage must keep at least one block "
+                         "(min(base_depth) + min(depth_list) >= 1)")
+    base = list(cfg.base_depth) + list(cfg.stage_slots[n_el:])
+    max_in = max(max(w["block0"], *w["stages"]) for w in widths)
+    max_e = max(cfg.expand_ratio_list)
+    mid = make_divisible_np(np.arange(max_in + 1)[:, None] * np.arange(max_e + 1)[None, :])
+    return SpaceLUT(
+        slot_stage=np.asarray(cfg.slot_stage),
+        slot_pos=np.asarray(cfg.slot_index_in_stage),
+        slot_stride_arr=np.asarray([cfg.stage_strides[s] if p == 0 else 1
+                                    for s, p in zip(cfg.slot_stage, cfg.slot_index_in_stage)]),
+        slot_se_arr=np.asarray(cfg.slot_se, dtype=np.int64),
+        slot_in_index=np.asarray([s if p == 0 else s + 1 for s, p in zip(cfg.slot_stage, cfg.slot_index_in_stage)]),
+        base_depth=np.asarray(base),
+        elastic_stage=np.asarray([1] * n_el + [0] * (cfg.n_stages - n_el)),
+        first=np.array([w["first"] for w in widths]),
+        block0=np.array([w["block0"] for w in widths]),
+        stages=np.array([w["stages"] for w in widths]),
+        feature_mix=np.array([w["feature_mix"] for w in widths]),
+        mid=mid,
+    )
 
 
 @dataclass
@@ -133,46 +177,38 @@ class BatchTable:
 
 
 def build_batch_table(batch: ArchBatch, cfg: SpaceConfig = VWW) -> BatchTable:
-    """Per-slot shapes of every arch in ``batch`` (the vectorized twin of ``build_table``)."""
-    n, s_count = len(batch), cfg.n_slots
-    n_w = len(cfg.width_mult_list)
-    widths = [cfg.widths(w) for w in range(n_w)]
-    first_lut = np.array([w["first"] for w in widths])
-    b0_lut = np.array([w["block0"] for w in widths])
-    stage_lut = np.array([w["stages"] for w in widths])  # (n_w, n_stages)
-    mix_lut = np.array([w["feature_mix"] for w in widths])
+    """Per-slot shapes of every arch in ``batch`` (the vectorized twin of ``build_table``).
 
-    act = np.ascontiguousarray(batch.active(cfg).T)
-    ks = np.ascontiguousarray(batch.ks.T)
-    e = np.ascontiguousarray(batch.e.T)
-    slot_se = np.asarray(cfg.slot_se)
+    Every stage runs at least one block (checked in :func:`space_lut`), so a slot's input
+    channels and size depend only on its stage and whether it is the stage's first block:
+    no walk over the slots is needed, just table lookups on (S, N) arrays.
+    """
+    lut = space_lut(cfg)
+    act = np.ascontiguousarray(batch.active(cfg).T)  # (S, N)
+    # channels after each stage, stage -1 being block 0: (n_stages + 1, N)
+    ch = np.concatenate([lut.block0[batch.wid][None, :], lut.stages[batch.wid].T])
+    # feature size entering each stage and after the last: (n_stages + 1, N)
     first_hw = (batch.image_size - 1) // cfg.first_stride + 1
-    hw = first_hw.copy()
-    in_ch = b0_lut[batch.wid]
-    z = lambda: np.zeros((s_count, n), dtype=np.int64)  # noqa: E731
-    t_in, t_mid, t_out, t_k, t_s, t_se, t_res, t_ihw, t_ohw = (z() for _ in range(9))
-    for slot, (stage, pos) in enumerate(zip(cfg.slot_stage, cfg.slot_index_in_stage)):
-        a = act[slot]
-        out_ch = stage_lut[batch.wid, stage]
-        stride = cfg.stage_strides[stage] if pos == 0 else 1
-        mid = make_divisible_np(in_ch * e[slot])
-        out_hw = (hw - 1) // stride + 1 if stride > 1 else hw
-        np.multiply(in_ch, a, out=t_in[slot])
-        np.multiply(mid, a, out=t_mid[slot])
-        np.multiply(out_ch, a, out=t_out[slot])
-        np.multiply(ks[slot], a, out=t_k[slot])
-        t_s[slot] = stride * a
-        if slot_se[slot]:
-            np.multiply(in_ch // 4, a, out=t_se[slot])
-        if stride == 1:
-            np.multiply(in_ch == out_ch, a, out=t_res[slot])
-        np.multiply(hw, a, out=t_ihw[slot])
-        np.multiply(out_hw, a, out=t_ohw[slot])
-        in_ch = np.where(a, out_ch, in_ch)
-        hw = np.where(a, out_hw, hw)
-    return BatchTable(act, t_in, t_mid, t_out, t_k, t_s, t_se, t_res.astype(bool), t_ihw, t_ohw,
-                      batch.image_size.copy(), first_lut[batch.wid], first_hw, b0_lut[batch.wid],
-                      in_ch, mix_lut[batch.wid], hw, cfg.in_channels, cfg.n_classes)
+    hws = [first_hw]
+    for stride in cfg.stage_strides:
+        hws.append((hws[-1] - 1) // stride + 1)
+    hw = np.stack(hws)
+    in_idx = lut.slot_in_index[:, None]
+    out_idx = lut.slot_stage[:, None] + 1
+    col = np.arange(len(batch))[None, :]
+    in_ch = ch[in_idx, col] * act
+    out_ch = ch[out_idx, col] * act
+    in_hw = hw[in_idx, col] * act
+    out_hw = hw[out_idx, col] * act
+    mid = lut.mid[in_ch, batch.e.T] * act
+    return BatchTable(
+        active=act, in_ch=in_ch, mid=mid, out_ch=out_ch, kernel=batch.ks.T * act,
+        stride=lut.slot_stride_arr[:, None] * act, se_mid=(in_ch // 4) * lut.slot_se_arr[:, None],
+        residual=(lut.slot_stride_arr[:, None] == 1) & (in_ch == out_ch) & act,
+        in_hw=in_hw, out_hw=out_hw, image_size=batch.image_size.copy(),
+        first_ch=lut.first[batch.wid], first_hw=first_hw, b0_out=lut.block0[batch.wid],
+        mix_in=ch[-1], mix_out=lut.feature_mix[batch.wid], mix_hw=hw[-1],
+        in_channels=cfg.in_channels, n_classes=cfg.n_classes)
 
 
 # ---- vectorized sampling and variation ------------------------------------------------------

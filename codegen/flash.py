@@ -1,0 +1,319 @@
+"""Build and flash a generated project: registries of build systems and flash tools.
+
+Both :func:`plan` (the exact commands, for ``--dry-run`` and the project README) and
+:func:`run_plan` (run them) read the project's ``ofa-mcu.json`` manifest. A flash tool is one
+registry entry; the QEMU runner is the entry for the QEMU boards.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ofa_mcu.boards import Board, load_board
+from ofa_mcu.errors import UserError
+
+MANIFEST = "ofa-mcu.json"
+MANIFEST_FORMAT = "ofa-mcu-project/1"
+QEMU_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command: argv, working directory (relative to the project), and what it does."""
+
+    argv: tuple[str, ...]
+    cwd: str = "."
+    what: str = ""
+    timeout: float | None = None
+
+    def shell(self) -> str:
+        """The command as one shell line (``cd DIR && ...`` when it runs elsewhere)."""
+        line = shlex.join(self.argv)
+        return line if self.cwd == "." else f"cd {shlex.quote(self.cwd)} && {line}"
+
+
+@dataclass(frozen=True)
+class Options:
+    """User choices that commands need: TFLM location, serial port, tool override."""
+
+    tflm_dir: str | None = None
+    port: str | None = None
+    tool: str | None = None
+    placeholders: bool = False  # write <PLACEHOLDER>s instead of failing on missing values
+
+    def need(self, value: str | None, placeholder: str, hint: str) -> str:
+        """``value``, or ``placeholder`` when planning for documentation, else a UserError."""
+        if value:
+            return value
+        if self.placeholders:
+            return placeholder
+        raise UserError(hint)
+
+
+@dataclass(frozen=True)
+class Tool:
+    """An external program and how to install it."""
+
+    executable: str
+    install: str
+
+
+TOOLS = {
+    "make": Tool("make", "apt-get install make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib"),
+    "cmake": Tool("cmake", "apt-get install cmake (or pip install cmake), plus gcc-arm-none-eabi for the Cortex-M boards"),
+    "pio": Tool("pio", "pip install platformio"),
+    "arduino-cli": Tool("arduino-cli", "see https://arduino.github.io/arduino-cli/latest/installation/ (one binary)"),
+    "idf.py": Tool("idf.py", "install ESP-IDF 5.x (https://docs.espressif.com/projects/esp-idf/en/latest/esp32s3/get-started/) and run . $IDF_PATH/export.sh"),
+    "openocd": Tool("openocd", "apt-get install openocd"),
+    "pyocd": Tool("pyocd", "pip install pyocd (or apt-get install python3-pyocd)"),
+    "picotool": Tool("picotool", "apt-get install picotool (Debian 13 / Ubuntu 24.04) or build https://github.com/raspberrypi/picotool"),
+    "esptool": Tool("esptool.py", "pip install esptool"),
+    "qemu": Tool("qemu-system-arm", "apt-get install qemu-system-arm"),
+}
+
+
+def _tflm(opts: Options) -> str:
+    return opts.need(
+        opts.tflm_dir or os.environ.get("TFLM_DIR"),
+        "/path/to/tflm-tree",
+        "this project builds TFLite-Micro from source: pass --tflm-dir DIR (or set TFLM_DIR) with a tree made by create_tflm_tree.py (see the project README)",
+    )
+
+
+def _port(opts: Options) -> str:
+    return opts.need(opts.port, "<PORT>", "pass --port with the board's serial port (e.g. /dev/ttyACM0)")
+
+
+def _build_make(board: Board, m: dict, opts: Options) -> list[Step]:
+    return [Step(("make", f"TFLM_DIR={_tflm(opts)}"), what="build build/app.elf")]
+
+
+def _build_cmake(board: Board, m: dict, opts: Options) -> list[Step]:
+    return [
+        Step(("cmake", "-S", ".", "-B", "build", f"-DTFLM_DIR={_tflm(opts)}"), what="configure"),
+        Step(("cmake", "--build", "build"), what="build build/app.elf"),
+    ]
+
+
+def _build_pico(board: Board, m: dict, opts: Options) -> list[Step]:
+    tflm = opts.need(
+        opts.tflm_dir or os.environ.get("PICO_TFLMICRO_PATH"), "/path/to/pico-tflmicro",
+        "pass --tflm-dir with a pico-tflmicro checkout (and set PICO_SDK_PATH); see the project README",
+    )
+    return [
+        Step(("cmake", "-S", ".", "-B", "build", f"-DPICO_TFLMICRO_PATH={tflm}"), what="configure (needs PICO_SDK_PATH)"),
+        Step(("cmake", "--build", "build"), what="build build/app.uf2"),
+    ]
+
+
+def _build_pio(board: Board, m: dict, opts: Options) -> list[Step]:
+    return [Step(("pio", "run", "-e", board.name), what="build")]
+
+
+def _build_arduino(board: Board, m: dict, opts: Options) -> list[Step]:
+    return [Step(("arduino-cli", "compile", "--fqbn", board.arduino_fqbn, m["sketch"]), what="compile the sketch")]
+
+
+def _build_idf(board: Board, m: dict, opts: Options) -> list[Step]:
+    return [
+        Step(("idf.py", "set-target", board.flash_config.get("esptool_chip", "esp32s3")), what="select the chip"),
+        Step(("idf.py", "build"), what="build (fetches esp-tflite-micro)"),
+    ]
+
+
+@dataclass(frozen=True)
+class BuildSystem:
+    """How to build a project of one build system (``tool`` is a key of :data:`TOOLS`)."""
+
+    tool: str
+    steps: Callable[[Board, dict, Options], list[Step]]
+
+
+BUILD_SYSTEMS: dict[str, BuildSystem] = {
+    "make": BuildSystem("make", _build_make),
+    "cmake": BuildSystem("cmake", _build_cmake),
+    "pico-sdk": BuildSystem("cmake", _build_pico),
+    "platformio": BuildSystem("pio", _build_pio),
+    "arduino": BuildSystem("arduino-cli", _build_arduino),
+    "esp-idf": BuildSystem("idf.py", _build_idf),
+}
+
+
+def _artifact(m: dict, key: str) -> str:
+    path = m.get("artifacts", {}).get(key)
+    if not path:
+        raise UserError(f"{MANIFEST} names no {key!r} artifact for build system {m.get('build_system')!r}; regenerate the project")
+    return path
+
+
+def qemu_argv(machine: str, elf: str) -> tuple[str, ...]:
+    """The QEMU command line that runs a semihosting Cortex-M image and exits with its status."""
+    return (
+        "qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none",
+        "-semihosting-config", "enable=on,target=native", "-kernel", elf,
+    )
+
+
+def _flash_openocd(board: Board, m: dict, opts: Options) -> list[Step]:
+    elf = _artifact(m, "elf")
+    cfg = board.flash_config.get("openocd_config")
+    if not cfg:
+        raise UserError(f"board {board.name} has no openocd_config in its catalog entry; use --tool pyocd")
+    return [Step(
+        ("openocd", "-f", cfg, "-c", f"program {elf} verify", "-c", "arm semihosting enable", "-c", "reset run"),
+        what="flash, then stay attached to show the semihosting output (Ctrl-C ends)",
+    )]
+
+
+def _flash_pyocd(board: Board, m: dict, opts: Options) -> list[Step]:
+    target = board.flash_config.get("pyocd_target")
+    if not target:
+        raise UserError(f"board {board.name} has no pyocd_target in its catalog entry")
+    return [Step(("pyocd", "flash", "-t", target, _artifact(m, "elf")), what="flash")]
+
+
+def _flash_picotool(board: Board, m: dict, opts: Options) -> list[Step]:
+    return [Step(("picotool", "load", "-f", "-x", _artifact(m, "uf2")), what="load (rebooting into BOOTSEL) and run")]
+
+
+def _flash_esptool(board: Board, m: dict, opts: Options) -> list[Step]:
+    chip = board.flash_config.get("esptool_chip", "esp32s3")
+    return [Step(
+        ("esptool.py", "--chip", chip, "-p", _port(opts), "-b", "460800", "--before", "default_reset",
+         "--after", "hard_reset", "write_flash", "@flash_args"),
+        cwd="build", what="write bootloader, partition table and app",
+    )]
+
+
+def _flash_arduino(board: Board, m: dict, opts: Options) -> list[Step]:
+    return [Step(("arduino-cli", "upload", "-p", _port(opts), "--fqbn", board.arduino_fqbn, m["sketch"]), what="upload")]
+
+
+def _flash_qemu(board: Board, m: dict, opts: Options) -> list[Step]:
+    return [Step(qemu_argv(board.qemu_machine, _artifact(m, "elf")), what="run in QEMU", timeout=QEMU_TIMEOUT_S)]
+
+
+def _flash_pio(board: Board, m: dict, opts: Options) -> list[Step]:
+    return [Step(("pio", "run", "-e", board.name, "-t", "upload"), what="upload with PlatformIO's uploader")]
+
+
+@dataclass(frozen=True)
+class FlashTool:
+    """How to put a built project on the board (``tool`` is a key of :data:`TOOLS`)."""
+
+    tool: str
+    steps: Callable[[Board, dict, Options], list[Step]]
+    build_systems: tuple[str, ...] = field(default=())  # empty: any build system with the artifacts
+
+
+FLASH_TOOLS: dict[str, FlashTool] = {
+    "openocd": FlashTool("openocd", _flash_openocd, ("make", "cmake")),
+    "pyocd": FlashTool("pyocd", _flash_pyocd, ("make", "cmake")),
+    "picotool": FlashTool("picotool", _flash_picotool, ("pico-sdk",)),
+    "esptool": FlashTool("esptool", _flash_esptool, ("esp-idf",)),
+    "arduino-cli": FlashTool("arduino-cli", _flash_arduino, ("arduino",)),
+    "qemu": FlashTool("qemu", _flash_qemu, ("make", "cmake")),
+    "platformio": FlashTool("pio", _flash_pio, ("platformio",)),
+}
+
+
+def flash_tool_for(board: Board, build_system: str, override: str | None = None) -> str:
+    """The flash tool name: the override, PlatformIO's own uploader, or the board's tool."""
+    if override:
+        if override not in FLASH_TOOLS:
+            raise UserError(f"unknown flash tool {override!r}; choose one of {', '.join(sorted(FLASH_TOOLS))}")
+        name = override
+    elif build_system == "platformio":
+        name = "platformio"
+    else:
+        name = board.flash_tool
+    allowed = FLASH_TOOLS[name].build_systems
+    if allowed and build_system not in allowed:
+        raise UserError(f"flash tool {name} cannot flash a {build_system} project; choose one of the board's build systems that it supports ({', '.join(allowed)})")
+    return name
+
+
+def read_manifest(project: str | os.PathLike) -> dict:
+    """The project's ``ofa-mcu.json``; a folder without one is a UserError."""
+    path = Path(project) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{str(project)!r} has no {MANIFEST}; pass a folder made by ofa-mcu deploy or build")
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); regenerate the project") from None
+    if m.get("format") != MANIFEST_FORMAT:
+        raise UserError(f"{path} has format {m.get('format')!r}, expected {MANIFEST_FORMAT!r}; regenerate the project")
+    for key in ("board", "build_system"):
+        if key not in m:
+            raise UserError(f"{path} lacks {key!r}; regenerate the project")
+    if m["build_system"] not in BUILD_SYSTEMS:
+        raise UserError(f"{path}: unknown build system {m['build_system']!r}")
+    return m
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Build steps, then flash steps, with the tools each needs."""
+
+    board: Board
+    build_tool: str
+    build: tuple[Step, ...]
+    flash_tool: str
+    flash: tuple[Step, ...]
+
+
+def plan(manifest: dict, opts: Options = Options(), build: bool = True) -> Plan:
+    """The commands that build (unless ``build`` is False) and flash the project in ``manifest``."""
+    board = load_board(manifest["board"])
+    bs = BUILD_SYSTEMS[manifest["build_system"]]
+    tool = flash_tool_for(board, manifest["build_system"], opts.tool)
+    ft = FLASH_TOOLS[tool]
+    steps = tuple(bs.steps(board, manifest, opts)) if build else ()
+    return Plan(board, bs.tool, steps, ft.tool, tuple(ft.steps(board, manifest, opts)))
+
+
+def missing_tool_error(tool: str, what: str) -> UserError:
+    """The error for a tool that is not on PATH, with how to install it."""
+    t = TOOLS[tool]
+    return UserError(f"{t.executable} is needed to {what} but is not installed; install it: {t.install}")
+
+
+def _run(step: Step, project: Path, echo: Callable[[str], None]) -> int:
+    echo(f"$ {step.shell()}")
+    try:
+        proc = subprocess.run(list(step.argv), cwd=project / step.cwd, timeout=step.timeout)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"{step.argv[0]} did not finish within {step.timeout:.0f} s; the firmware may hang") from None
+    return proc.returncode
+
+
+def run_plan(project: str | os.PathLike, p: Plan, echo: Callable[[str], None] = print, build: bool = True) -> int:
+    """Build (when the build tool is installed) and flash; returns the last command's exit code.
+
+    A missing build tool is skipped when the build's artifacts already exist; a missing flash
+    tool is a UserError that says how to install it.
+    """
+    project = Path(project)
+    if build and p.build:
+        if shutil.which(TOOLS[p.build_tool].executable):
+            for step in p.build:
+                rc = _run(step, project, echo)
+                if rc != 0:
+                    raise UserError(f"the build failed ({step.argv[0]} exit {rc}); see its output above")
+        elif not (project / "build").exists():
+            raise missing_tool_error(p.build_tool, "build this project")
+        else:
+            echo(f"ofa-mcu: {TOOLS[p.build_tool].executable} not found; flashing the existing build/")
+    if not shutil.which(TOOLS[p.flash_tool].executable):
+        raise missing_tool_error(p.flash_tool, f"flash {p.board.name}")
+    rc = 0
+    for step in p.flash:
+        rc = _run(step, project, echo)
+    return rc

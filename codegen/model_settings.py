@@ -1,0 +1,86 @@
+"""The numbers ``model_settings.h`` carries: shapes, quantization, arena size, pixel tables.
+
+Pure functions: the caller supplies the parsed model, the measured arena and the preprocessing.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ofa_mcu.errors import UserError
+
+from .tflite_model import ModelInfo, TensorInfo
+
+# Arena margin over the host measurement: the host interpreter is 64-bit (its structs are
+# larger, so it over-counts the tail), but CMSIS-NN kernels ask for scratch buffers the
+# reference kernels do not; 10 % + 1 KiB covered both on the VWW-space subnets measured.
+ARENA_MARGIN_FRACTION = 0.10
+ARENA_MARGIN_BYTES = 1024
+ARENA_MARGIN_RULE = "10 % + 1024 B, rounded up to 16 B: the host is 64-bit and CMSIS-NN adds scratch"
+# Largest score difference the self-test accepts: TFLM's reference kernels are bit-exact with
+# the host, optimized kernels (CMSIS-NN) may round differently by 1 LSB per layer.
+SELF_TEST_TOLERANCE_LSB = 2
+
+CTYPES = {"int8": "int8_t", "uint8": "uint8_t"}
+NP_DTYPES = {"int8": np.int8, "uint8": np.uint8}
+
+
+def arena_with_margin(measured: int) -> dict:
+    """``{"measured", "margin", "total", "margin_rule"}`` for a measured arena size in bytes."""
+    total = int(math.ceil((measured * (1 + ARENA_MARGIN_FRACTION) + ARENA_MARGIN_BYTES) / 16.0) * 16)
+    return {"measured": int(measured), "margin": total - int(measured), "total": total, "margin_rule": ARENA_MARGIN_RULE}
+
+
+def image_dims(t: TensorInfo) -> tuple[int, int, int]:
+    """(height, width, channels) of an NHWC input; a flat ``[1, N]`` input is 1 x 1 x N."""
+    if len(t.shape) == 4:
+        return int(t.shape[1]), int(t.shape[2]), int(t.shape[3])
+    return 1, 1, int(t.shape[-1])
+
+
+def tensor_context(t: TensorInfo) -> dict:
+    """A tensor's description for the templates."""
+    h, w, c = image_dims(t)
+    return {
+        "name": t.name, "shape": list(t.shape), "dtype": t.dtype, "ctype": CTYPES[t.dtype],
+        "scale": float(t.scale), "zero_point": int(t.zero_point), "size": t.size,
+        "height": h, "width": w, "channels": c,
+    }
+
+
+def default_preprocess(info: ModelInfo) -> dict:
+    """Pixel / 255 per channel (mean 0, std 1) at the model's input size."""
+    h, w, c = image_dims(info.input)
+    return {"resolution": h, "channels": c, "mean": [0.0] * c, "std": [1.0] * c}
+
+
+def pixel_lut(preprocess: dict, t: TensorInfo) -> np.ndarray:
+    """``[C, 256]`` table: raw pixel -> quantized model input, ``q = round(p * a + b)`` clamped.
+
+    The float model input is ``(p / 255 - mean) / std`` (``ofa_mcu.data.preprocess``), then
+    quantized with the input tensor's scale and zero point.
+    """
+    _, _, c = image_dims(t)
+    mean = [float(m) for m in preprocess.get("mean", [0.0] * c)]
+    std = [float(s) for s in preprocess.get("std", [1.0] * c)]
+    if len(mean) != c or len(std) != c:
+        raise UserError(f"preprocess mean/std have {len(mean)}/{len(std)} values; the model input has {c} channels")
+    if any(s <= 0 for s in std):
+        raise UserError(f"preprocess std must be positive, got {std}")
+    info = np.iinfo(NP_DTYPES[t.dtype])
+    p = np.arange(256, dtype=np.float64)
+    rows = []
+    for m, s in zip(mean, std):
+        x = (p / 255.0 - m) / s
+        q = np.round(x / t.scale) + t.zero_point
+        rows.append(np.clip(q, info.min, info.max))
+    return np.stack(rows).astype(NP_DTYPES[t.dtype])
+
+
+def preprocess_rule(preprocess: dict) -> str:
+    """One line describing the pixel mapping, for comments and the README."""
+    return (
+        f"x = (pixel / 255 - mean) / std with mean {list(preprocess.get('mean', []))}, "
+        f"std {list(preprocess.get('std', []))}, then quantized with the input scale and zero point"
+    )

@@ -1,0 +1,145 @@
+"""Cross-build a generated native project for a Cortex-M board, run it in QEMU (semihosting:
+output on stdout, the guest's exit code as the verdict) and count its instructions per layer
+with a TCG plugin (``firmware/tools/insn_plugin.c``)."""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ofa_mcu.errors import UserError
+
+from .boards import resolve_board
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_SRC = ROOT / "firmware" / "tools" / "insn_plugin.c"
+ARM_FLAGS = ["-O2", "-std=c99", "-ffunction-sections", "-fdata-sections", "-DOFA_PROFILE", "-Wall", "-Wextra",
+             "-Wno-unused-parameter"]
+LINK_FLAGS = ["--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections", "-lc", "-lrdimon"]
+QEMU_FLAGS = ["-nographic", "-monitor", "none", "-semihosting-config", "enable=on,target=native"]
+
+
+def _tool(name: str, hint: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise UserError(f"{name} not found; install it ({hint})")
+    return path
+
+
+def build_firmware(project_dir, board: Any) -> Path:
+    """Compile the project (``main.c``, the model, the kernels, the startup code) for
+    ``board`` with arm-none-eabi-gcc and newlib (semihosting); returns the ELF path
+    ``build/<board>/app.elf``."""
+    b = resolve_board(board)
+    if b["core"] and not b["core"].startswith("cortex-m"):
+        raise UserError(f"board {b['name']!r} has core {b['core']}; the native firmware build targets Cortex-M boards")
+    d = Path(project_dir)
+    if not (d / "ofa_model.c").is_file():
+        raise UserError(f"{str(d)!r} is not a generated native project (no ofa_model.c); run codegen first")
+    cc = _tool("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    ld = d / "startup" / ("board.ld" if (d / "startup" / "board.ld").is_file() else "mps2.ld")
+    elf = d / "build" / b["name"] / "app.elf"
+    elf.parent.mkdir(parents=True, exist_ok=True)
+    srcs = [d / "main.c", d / "ofa_model.c", *sorted((d / "ofa_native").glob("*.c")), d / "startup" / "startup_cm.c"]
+    cmd = [cc, *b["cpu_flags"], *ARM_FLAGS, f"-I{d}", f"-I{d / 'ofa_native'}", "-o", str(elf), *map(str, srcs),
+           f"-T{ld}", *LINK_FLAGS]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"firmware build failed for {b['name']}:\n{proc.stderr[-4000:]}")
+    return elf
+
+
+def elf_size(elf) -> dict:
+    """``arm-none-eabi-size`` of the ELF: text, data, bss (bytes)."""
+    size = _tool("arm-none-eabi-size", "apt-get install binutils-arm-none-eabi")
+    out = subprocess.run([size, str(elf)], capture_output=True, text=True, check=True).stdout.splitlines()
+    text, data, bss = (int(v) for v in out[1].split()[:3])
+    return {"text": text, "data": data, "bss": bss}
+
+
+def _machine(machine: str) -> str:
+    if not machine:
+        raise UserError("no QEMU machine given; use a board with [qemu] machine (e.g. qemu-mps2-an386)")
+    return machine
+
+
+def run_in_qemu(elf_path, machine: str, timeout: float = 120, extra_args: list[str] | None = None) -> tuple[int, str]:
+    """Run the firmware under ``qemu-system-arm -M machine`` with semihosting; returns the
+    guest's exit code and its stdout. A run longer than ``timeout`` seconds is a UserError."""
+    qemu = _tool("qemu-system-arm", "apt-get install qemu-system-arm")
+    cmd = [qemu, "-M", _machine(machine), *QEMU_FLAGS, *(extra_args or []), "-kernel", str(elf_path)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"QEMU ({machine}) did not finish within {timeout:g} s; raise the timeout or check the "
+                        "firmware") from None
+    if "qemu-system-arm:" in proc.stderr and proc.returncode != 0 and not proc.stdout:
+        raise RuntimeError(f"QEMU failed: {proc.stderr.strip()[-2000:]}")
+    return proc.returncode, proc.stdout
+
+
+def plugin_path() -> Path:
+    """Build (once, cached by source hash) and return the instruction-counting plugin."""
+    src = PLUGIN_SRC.read_bytes()
+    tag = hashlib.sha256(src).hexdigest()[:12]
+    lib = Path(tempfile.gettempdir()) / f"ofa-mcu-insn-plugin-{tag}" / "libofa_insn.so"
+    if not lib.is_file():
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        cc = _tool("gcc", "apt-get install gcc")
+        tmp = lib.with_suffix(".tmp.so")
+        proc = subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(tmp), str(PLUGIN_SRC)], capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"plugin build failed:\n{proc.stderr[-2000:]}")
+        tmp.replace(lib)
+    return lib
+
+
+def marker_address(elf) -> int:
+    """Address of ``ofa_layer_marker`` in the ELF (Thumb bit cleared)."""
+    nm = _tool("arm-none-eabi-nm", "apt-get install binutils-arm-none-eabi")
+    out = subprocess.run([nm, str(elf)], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"^([0-9a-fA-F]+)\s+[Tt]\s+ofa_layer_marker$", out, re.M)
+    if not m:
+        raise UserError(f"{elf} has no ofa_layer_marker; build it with -DOFA_PROFILE (build_firmware does)")
+    return int(m.group(1), 16) & ~1
+
+
+def _n_layers(elf: Path) -> int | None:
+    for d in (elf.parent, *elf.parents):
+        h = d / "ofa_model.h"
+        if h.is_file():
+            m = re.search(r"#define OFA_MODEL_N_LAYERS (\d+)", h.read_text())
+            return int(m.group(1)) if m else None
+    return None
+
+
+def count_instructions(elf, machine: str, timeout: float = 900, n_layers: int | None = None) -> dict:
+    """Guest instructions of one inference, in total and per layer, counted by the QEMU
+    plugin between the firmware's layer markers (``-icount shift=0``).
+
+    Returns ``{"total", "per_layer", "program_total", "inferences", "exit_code", "stdout"}``;
+    ``total``/``per_layer`` are for the first inference the firmware runs."""
+    elf = Path(elf)
+    n_layers = n_layers if n_layers is not None else _n_layers(elf)
+    with tempfile.TemporaryDirectory(prefix="ofa-insn-") as tmp:
+        out = Path(tmp) / "counts.txt"
+        args = ["-icount", "shift=0", "-plugin", f"{plugin_path()},marker={marker_address(elf):#x},out={out}",
+                "-d", "plugin", "-D", str(Path(tmp) / "qemu.log")]
+        code, stdout = run_in_qemu(elf, machine, timeout=timeout, extra_args=args)
+        if not out.is_file():
+            raise RuntimeError("the instruction-counting plugin wrote no counts (did QEMU load it?)")
+        lines = out.read_text().split("\n")
+    total = int(lines[0].split()[1])
+    marks = [int(l.split()[1]) for l in lines[1:] if l.startswith("mark ")]
+    per_inf = (n_layers + 1) if n_layers else len(marks)
+    if len(marks) < per_inf or per_inf < 2:
+        raise RuntimeError(f"expected at least {per_inf} layer marks, got {len(marks)}")
+    first = marks[:per_inf]
+    per_layer = [b - a for a, b in zip(first, first[1:])]
+    return {"total": first[-1] - first[0], "per_layer": per_layer, "program_total": total,
+            "inferences": len(marks) // per_inf, "exit_code": code, "stdout": stdout}

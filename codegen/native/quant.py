@@ -1,0 +1,114 @@
+"""TFLite's offline quantization arithmetic, reproduced exactly (pure functions).
+
+Every multiplier here is what TFLite-Micro computes in its ``Prepare`` step from the float32
+scales stored in the flatbuffer: products and quotients in double precision from the float32
+values, then ``QuantizeMultiplier`` (``frexp``, round half away from zero to Q31).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# tflite ActivationFunctionType
+ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6 = 0, 1, 2, 3
+INT8_MIN, INT8_MAX = -128, 127
+
+
+def round_half_away(x: float) -> int:
+    """``std::round``: halves go away from zero (Python's ``round`` goes to even)."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def quantize_multiplier(d: float) -> tuple[int, int]:
+    """``tflite::QuantizeMultiplier``: ``d = m * 2**(shift - 31)`` with ``m`` in Q31."""
+    if d == 0.0:
+        return 0, 0
+    q, shift = math.frexp(d)
+    q_fixed = round_half_away(q * (1 << 31))
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        shift, q_fixed = 0, 0
+    if q_fixed > 2**31 - 1:
+        raise ValueError(f"multiplier {d} does not fit Q31")
+    return int(q_fixed), int(shift)
+
+
+def f32(x) -> float:
+    """A float32 value as the double it widens to in C++."""
+    return float(np.float32(x))
+
+
+def conv_multipliers(in_scale: float, filter_scales: np.ndarray, out_scale: float, n: int):
+    """Per-channel (or repeated per-tensor) multipliers and shifts of a conv / FC layer
+    (``PopulateConvolutionQuantizationParams``: ``double(in) * double(f) / double(out)``)."""
+    scales = np.asarray(filter_scales, dtype=np.float32).reshape(-1)
+    if len(scales) not in (1, n):
+        raise ValueError(f"{len(scales)} filter scales for {n} output channels")
+    mult = np.empty(n, dtype=np.int64)
+    shift = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        fs = scales[i if len(scales) == n else 0]
+        mult[i], shift[i] = quantize_multiplier(f32(in_scale) * f32(fs) / f32(out_scale))
+    return mult.astype(np.int32), shift.astype(np.int8)
+
+
+def quantize_value(f: float, scale: float, zero_point: int) -> int:
+    """``tflite::Quantize`` of an activation bound: ``zp + round(float(f) / float(scale))``."""
+    return int(zero_point) + round_half_away(float(np.float32(f) / np.float32(scale)))
+
+
+def activation_range(act: int, scale: float, zero_point: int) -> tuple[int, int]:
+    """``CalculateActivationRangeQuantized`` for int8 outputs."""
+    if act == ACT_NONE:
+        return INT8_MIN, INT8_MAX
+    if act == ACT_RELU:
+        return max(INT8_MIN, quantize_value(0.0, scale, zero_point)), INT8_MAX
+    if act == ACT_RELU6:
+        return (max(INT8_MIN, quantize_value(0.0, scale, zero_point)),
+                min(INT8_MAX, quantize_value(6.0, scale, zero_point)))
+    if act == ACT_RELU_N1_TO_1:
+        return (max(INT8_MIN, quantize_value(-1.0, scale, zero_point)),
+                min(INT8_MAX, quantize_value(1.0, scale, zero_point)))
+    raise ValueError(f"unsupported fused activation {act}")
+
+
+def fold_bias(bias: np.ndarray, weight_rows: np.ndarray, in_offset: int) -> np.ndarray:
+    """``bias + in_offset * sum(w)`` per output row, wrapped to int32 like the C sums
+    (int32 addition is a ring modulo 2**32, so the kernel's result is unchanged)."""
+    w = np.asarray(weight_rows, dtype=np.int64).reshape(len(bias), -1)
+    total = np.asarray(bias, dtype=np.int64) + int(in_offset) * w.sum(axis=1)
+    return ((total + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def add_params(s1: float, z1: int, s2: float, z2: int, so: float, zo: int, act: int) -> dict:
+    """Int8 ADD (``PrepareInt8AddSub``): left shift 20, inputs rescaled to twice the larger
+    input scale, then to the output scale."""
+    left_shift = 20
+    twice_max = 2.0 * f32(max(np.float32(s1), np.float32(s2)))
+    m1, sh1 = quantize_multiplier(f32(s1) / twice_max)
+    m2, sh2 = quantize_multiplier(f32(s2) / twice_max)
+    mo, sho = quantize_multiplier(twice_max / ((1 << left_shift) * f32(so)))
+    lo, hi = activation_range(act, so, zo)
+    return dict(in1_offset=-int(z1), in2_offset=-int(z2), out_offset=int(zo), in1_mult=m1, in2_mult=m2,
+                out_mult=mo, in1_shift=sh1, in2_shift=sh2, out_shift=sho, left_shift=left_shift,
+                act_min=lo, act_max=hi)
+
+
+def mul_params(s1: float, z1: int, s2: float, z2: int, so: float, zo: int, act: int) -> dict:
+    """Int8 MUL: one multiplier ``double(s1) * double(s2) / double(so)``."""
+    m, sh = quantize_multiplier(f32(s1) * f32(s2) / f32(so))
+    lo, hi = activation_range(act, so, zo)
+    return dict(in1_offset=-int(z1), in2_offset=-int(z2), out_offset=int(zo), out_mult=m, out_shift=sh,
+                act_min=lo, act_max=hi)
+
+
+def mean_params(s_in: float, z_in: int, s_out: float, z_out: int, count: int) -> dict:
+    """Int8 MEAN over ``count`` elements (``QuantizedMeanOrSum``: the multiplier of
+    ``s_in / s_out`` is divided by ``count`` with extra precision bits)."""
+    mult, shift = quantize_multiplier(f32(s_in) / f32(s_out))
+    extra = min(count.bit_length() - 1, 32, 31 + shift)
+    mult = (mult << extra) // count
+    return dict(in_zp=int(z_in), out_zp=int(z_out), mult=int(mult), shift=int(shift - extra))

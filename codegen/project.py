@@ -1,0 +1,409 @@
+"""Render a TFLite-Micro firmware project for a board and build system, and write it atomically.
+
+Python computes every number (ops, arena, quantization, lookup tables, expectations); the
+Jinja2 templates under ``templates/`` hold all the C, build-file and README text. Rendering is
+deterministic: the same inputs give byte-identical files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from ofa_mcu.boards import Board, load_board
+from ofa_mcu.errors import UserError
+
+from . import cident
+from .flash import MANIFEST, MANIFEST_FORMAT, Options, plan
+from .model_settings import (
+    NP_DTYPES,
+    SELF_TEST_TOLERANCE_LSB,
+    arena_with_margin,
+    default_preprocess,
+    image_dims,
+    pixel_lut,
+    preprocess_rule,
+    tensor_context,
+)
+from .op_registry import resolver_methods
+from .tflite_model import ModelInfo, check_int8_classifier, read_model
+from .tflm_arrays import c_hex_rows, c_int_rows
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES_DIR = REPO_ROOT / "templates"
+FIRMWARE_DIR = REPO_ROOT / "firmware"
+
+
+def tool_version() -> str:
+    """The ofa-mcu version recorded in every generated file."""
+    from ofa_mcu import __version__
+
+    return __version__
+
+
+def _toml(path: Path) -> dict:
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def build_spec(name: str) -> dict:
+    """A build system's ``templates/<name>/build.toml``."""
+    path = TEMPLATES_DIR / name / "build.toml"
+    if not path.is_file():
+        raise UserError(f"no templates for build system {name!r} (expected {path})")
+    return _toml(path)
+
+
+def choose_build_system(board: Board, requested: str | None) -> str:
+    """The requested build system if the board supports it, else the board's default."""
+    if requested is None:
+        return board.default_build_system
+    if requested not in board.build_systems:
+        raise UserError(
+            f"board {board.name} does not support build system {requested!r}; choose one of {', '.join(board.build_systems)}"
+        )
+    return requested
+
+
+def tflm_target_arch(board: Board) -> str:
+    """TFLM's ``TARGET_ARCH`` for cortex_m_generic (``cortex-m7+fp`` ...)."""
+    return board.core + ("+fp" if board.fpu != "none" and board.is_cortex_m else "")
+
+
+@dataclass(frozen=True)
+class TestVector:
+    """The self-test input and what the host TFLM run gave for it."""
+
+    input: np.ndarray  # flat, model input dtype
+    expected_class: int
+    expected_scores: np.ndarray  # flat, model output dtype
+    description: str
+
+
+def make_test_vector(
+    tflite: bytes, info: ModelInfo, lut: np.ndarray, test_image, description: str | None = None, arena: int | None = None
+) -> TestVector:
+    """Turn ``test_image`` into the model input and run it through the host TFLM interpreter.
+
+    ``test_image`` is an array in the model's input dtype (used as is), a uint8 image
+    ``[H, W]`` or ``[H, W, C]`` for an int8 model (mapped through the pixel table, grayscale
+    repeated to C channels), a dict with ``input`` and optional ``expected_class`` /
+    ``expected_scores`` (checked against the host run), or None (a deterministic gradient).
+    """
+    from .tflm_host import run_reference
+
+    t = info.input
+    h, w, c = image_dims(t)
+    expected = None
+    if isinstance(test_image, dict):
+        expected = test_image
+        description = description or test_image.get("description")
+        test_image = test_image.get("input")
+    if test_image is None:
+        yy, xx = np.mgrid[0:h, 0:w]
+        pixels = ((yy * 7 + xx * 3) % 256).astype(np.uint8)
+        test_image = np.repeat(pixels[:, :, None], c, axis=2)
+        description = description or "synthetic gradient (no test image given)"
+    arr = np.asarray(test_image)
+    dtype = NP_DTYPES[t.dtype]
+    if arr.dtype == np.uint8 and dtype == np.int8:
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        if arr.ndim != 3 or arr.shape[:2] != (h, w):
+            raise UserError(f"test image is {list(np.asarray(test_image).shape)}; the model wants {h}x{w} pixels: resize it first")
+        if arr.shape[2] == 1 and c > 1:
+            arr = np.repeat(arr, c, axis=2)
+        if arr.shape[2] != c:
+            raise UserError(f"test image has {arr.shape[2]} channels; the model wants {c}")
+        arr = lut[np.arange(c)[None, None, :], arr]
+    elif arr.dtype != dtype:
+        raise UserError(f"test image dtype {arr.dtype} does not match the model input ({t.dtype}) or uint8 pixels")
+    if arr.size != t.size:
+        raise UserError(f"test image has {arr.size} values; the model input has {t.size}")
+    flat = np.ascontiguousarray(arr.reshape(-1).astype(dtype))
+    out = run_reference(tflite, flat.reshape(t.shape), arena).reshape(-1)
+    got_class = int(np.argmax(out))
+    if expected is not None:
+        if "expected_class" in expected and int(expected["expected_class"]) != got_class:
+            raise UserError(
+                f"the host TFLM run gives class {got_class} for the test image, the caller expected {expected['expected_class']}"
+            )
+        if "expected_scores" in expected and not np.array_equal(np.asarray(expected["expected_scores"]).reshape(-1), out):
+            raise UserError("the host TFLM run's scores differ from the expected scores given with the test image")
+    return TestVector(flat, got_class, out, description or "test input")
+
+
+def _c_float(x: float) -> str:
+    s = format(float(x), ".9g")
+    if "e" not in s and "." not in s and "inf" not in s and "nan" not in s:
+        s += ".0"
+    return s + "f"
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["c_string"] = cident.c_string
+    env.filters["c_comment"] = cident.c_comment
+    env.filters["c_float"] = _c_float
+    return env
+
+
+def _safe_rel(path: str) -> str:
+    p = PurePosixPath(path)
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise UserError(f"project file path {path!r} must be relative and stay inside the project")
+    return str(p)
+
+
+def render_project(
+    tflite: bytes,
+    board: Board,
+    *,
+    build_system: str,
+    labels: list[str],
+    test: TestVector,
+    arena: dict,
+    preprocess: dict,
+    model_name: str,
+    project_name: str,
+    info: ModelInfo,
+) -> dict[str, bytes]:
+    """All files of the project as ``{relative path: bytes}`` (deterministic, pure)."""
+    spec = build_spec(build_system)
+    common = _toml(TEMPLATES_DIR / "common" / "files.toml")
+    if spec.get("needs_memory_regions") and board.memory is None:
+        raise UserError(f"board {board.name} has no [memory] regions for a {build_system} project")
+    project_ident = cident.c_identifier(project_name, "project")
+    sketch = project_ident
+    src = spec["src_dir"].format(sketch=sketch)
+    cc = spec["cc_ext"]
+    main = spec["main"].format(sketch=sketch)
+    subst = {"src": src, "cc": cc, "main": main, "sketch": sketch}
+    renders = {k.format(**subst): v for k, v in common["render"].items()}
+    renders.update({k.format(**subst): v for k, v in spec.get("render", {}).items()})
+    copies = {}
+    for f in list(common["copy"]["files"]) + list(spec.get("copy", {}).get("files", [])):
+        copies[f"{src}/{PurePosixPath(f).name}"] = FIRMWARE_DIR / f
+    src_files = sorted(
+        PurePosixPath(p).name for p in list(renders) + list(copies)
+        if PurePosixPath(p).parent == PurePosixPath(src) and PurePosixPath(p).suffix in (".c", ".cc", ".cpp")
+    )
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "tool_version": tool_version(),
+        "backend": "tflm",
+        "board": board.name,
+        "build_system": build_system,
+        "project": project_name,
+        "sketch": sketch if build_system == "arduino" else None,
+        "artifacts": dict(sorted(spec.get("artifacts", {}).items())),
+        "model": {"name": model_name, "bytes": len(tflite), "sha256": hashlib.sha256(tflite).hexdigest()},
+    }
+    doc_plan = plan(manifest, Options(placeholders=True))
+    sha = manifest["model"]["sha256"]
+    ctx = {
+        "banner": f"Generated by ofa-mcu {tool_version()} for {board.name} ({build_system}); do not edit, regenerate.",
+        "project_name": project_name,
+        "project_ident": project_ident,
+        "guard_prefix": "OFA_" + cident.c_macro(project_name, "P"),
+        "model_name": model_name,
+        "model_len": len(tflite),
+        "model_sha256": sha,
+        "model_rows": c_hex_rows(tflite),
+        "array_name": "g_" + cident.c_identifier(model_name, "model") + "_tflite",
+        "board": board,
+        "build": {**spec, "preamble_includes": list(spec.get("preamble_includes", []))},
+        "ops": list(info.ops),
+        "resolver_ops": list(zip(info.ops, resolver_methods(info.ops))),
+        "resolver_methods": resolver_methods(info.ops),
+        "input": tensor_context(info.input),
+        "output": tensor_context(info.output),
+        "labels": list(labels),
+        "arena": arena,
+        "lut_rows": [c_int_rows(row) for row in pixel_lut(preprocess, info.input)],
+        "preprocess_rule": preprocess_rule(preprocess),
+        "test": {
+            "rows": c_int_rows(test.input),
+            "expected_class": test.expected_class,
+            "expected_scores": [int(v) for v in test.expected_scores],
+            "tolerance_lsb": SELF_TEST_TOLERANCE_LSB,
+            "description": test.description,
+        },
+        "flags": {
+            "has_dwt": int(board.has_dwt_cycle_counter),
+            "cortex_m7": int(board.core == "cortex-m7"),
+            "input_serial": int(board.input_source == "serial"),
+            "input_camera": int(board.input_source == "camera"),
+        },
+        "baremetal": _toml(TEMPLATES_DIR / "common" / "baremetal.toml"),
+        "entry_template": f"common/entry/{spec['entry']}.j2",
+        "app_sources": [f"{src}/{f}" for f in src_files],
+        "src_sources": src_files,
+        "main_path": main,
+        "src_prefix": f"{src}/",
+        "cc_ext": cc,
+        "tflm_target_arch": tflm_target_arch(board),
+        "tflm_tree_hint": "/path/to/tflm-tree",
+        "build_commands": [s.shell() for s in doc_plan.build],
+        "flash_commands": [s.shell() for s in doc_plan.flash],
+    }
+    env = _environment()
+    files: dict[str, bytes] = {}
+    for out, tpl in sorted(renders.items()):
+        files[_safe_rel(out)] = env.get_template(tpl).render(ctx).encode("utf-8")
+    for out, path in sorted(copies.items()):
+        files[_safe_rel(out)] = path.read_bytes()
+    files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    return files
+
+
+def check_budget(board: Board, arena_total: int, flash_needed: int) -> list[str]:
+    """Reasons the model does not fit the board's budgets (empty when it fits)."""
+    problems = []
+    if arena_total > board.model_sram_budget:
+        problems.append(f"arena {arena_total} B > SRAM budget {board.model_sram_budget} B")
+    if flash_needed > board.model_flash_budget:
+        problems.append(f"model data {flash_needed} B > flash budget {board.model_flash_budget} B")
+    return problems
+
+
+def deploy_summary(info: ModelInfo, board: Board, build_system: str, arena: dict, tflite: bytes, flash_needed: int, test: TestVector) -> dict:
+    """Sizes, arena, ops and budgets of a generated project (JSON-ready)."""
+    return {
+        "board": board.name,
+        "build_system": build_system,
+        "model_bytes": len(tflite),
+        "model_sha256": hashlib.sha256(tflite).hexdigest(),
+        "model_data_flash_bytes": flash_needed,
+        "arena_measured_bytes": arena["measured"],
+        "arena_bytes": arena["total"],
+        "arena_margin_rule": arena["margin_rule"],
+        "ops": list(info.ops),
+        "n_operators": info.n_operators,
+        "input": tensor_context(info.input),
+        "output": tensor_context(info.output),
+        "sram_budget_bytes": board.model_sram_budget,
+        "flash_budget_bytes": board.model_flash_budget,
+        "sram_headroom_bytes": board.model_sram_budget - arena["total"],
+        "flash_headroom_bytes": board.model_flash_budget - flash_needed,
+        "fits": not check_budget(board, arena["total"], flash_needed),
+        "self_test": {"expected_class": test.expected_class, "expected_scores": [int(v) for v in test.expected_scores], "input": test.description},
+    }
+
+
+def write_tree_atomically(out_dir: str | os.PathLike, files: dict[str, bytes], force: bool) -> Path:
+    """Write ``files`` into a temporary sibling of ``out_dir``, then rename it into place.
+
+    A failure leaves nothing half-written; an existing non-empty ``out_dir`` is replaced only
+    with ``force``, and only after the new tree is complete.
+    """
+    out = Path(out_dir).resolve()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output {str(out)!r} is a file; choose a folder path")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UserError(f"output folder {str(out)!r} already exists and is not empty; choose another path or pass --force")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    old = None
+    try:
+        for rel, data in sorted(files.items()):
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rmdir(old)
+            os.rename(out, old)
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not out.exists():
+            os.rename(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def emit_project(
+    tflite_bytes: bytes,
+    board: Board | str,
+    out_dir: str | os.PathLike,
+    *,
+    build_system: str | None = None,
+    labels: list[str] | None = None,
+    test_image=None,
+    arena_bytes: int | None = None,
+    preprocess: dict | None = None,
+    model_name: str = "model",
+    force: bool = False,
+    extra_files: dict[str, bytes] | None = None,
+    project_name: str | None = None,
+    test_description: str | None = None,
+    allow_over_budget: bool = False,
+) -> Path:
+    """Verify an int8 .tflite in TFLite-Micro and write a firmware project for ``board``.
+
+    ``arena_bytes`` is a measured arena (the host measurement runs when None; a margin is
+    added either way). ``preprocess`` is ``ofa_mcu.data.preprocess.Preprocess.to_dict()``
+    (pixel / 255 when None). ``test_image``: see :func:`make_test_vector`. The project also
+    holds ``ofa-mcu.json`` (for ``ofa-mcu flash``), ``deploy_summary.json`` and
+    ``extra_files``. A model over the board's budgets is a UserError unless
+    ``allow_over_budget``. Returns the project folder.
+    """
+    from .tflm_host import measure_arena
+
+    board = load_board(board) if isinstance(board, str) else board
+    bs = choose_build_system(board, build_system)
+    out = Path(out_dir)
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UserError(f"output folder {str(out)!r} already exists and is not empty; choose another path or pass --force")
+    info = read_model(tflite_bytes, f"model {model_name!r}")
+    check_int8_classifier(info, f"model {model_name!r}")
+    resolver_methods(info.ops)
+    n_classes = info.output.size
+    labels = [str(x) for x in labels] if labels is not None else [f"class_{i}" for i in range(n_classes)]
+    if len(labels) != n_classes:
+        raise UserError(f"{len(labels)} labels given; the model has {n_classes} outputs")
+    pre = dict(preprocess) if preprocess is not None else default_preprocess(info)
+    h, w, c = image_dims(info.input)
+    if int(pre.get("channels", c)) != c or int(pre.get("resolution", h)) not in (h, w):
+        raise UserError(
+            f"preprocess says {pre.get('channels')} channels at {pre.get('resolution')} px; the model input is {h}x{w}x{c}"
+        )
+    measured = int(arena_bytes) if arena_bytes is not None else measure_arena(tflite_bytes)
+    arena = arena_with_margin(measured)
+    lut = pixel_lut(pre, info.input)
+    test = make_test_vector(tflite_bytes, info, lut, test_image, test_description, arena=None)
+    flash_needed = len(tflite_bytes) + test.input.nbytes + lut.nbytes
+    problems = check_budget(board, arena["total"], flash_needed)
+    if problems and not allow_over_budget:
+        raise UserError(f"the model does not fit {board.name}: {'; '.join(problems)}; pick a smaller model or another board")
+    files = render_project(
+        tflite_bytes, board, build_system=bs, labels=labels, test=test, arena=arena, preprocess=pre,
+        model_name=model_name, project_name=project_name or model_name, info=info,
+    )
+    summary = deploy_summary(info, board, bs, arena, tflite_bytes, flash_needed, test)
+    files["deploy_summary.json"] = (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    for rel, data in sorted((extra_files or {}).items()):
+        rel = _safe_rel(rel)
+        if rel in files:
+            raise UserError(f"extra file {rel!r} would replace a generated file; rename it")
+        files[rel] = bytes(data)
+    return write_tree_atomically(out, files, force)

@@ -1,0 +1,50 @@
+/* ESP-IDF board support: console and input frames on the UART0 console (the DevKitC's USB
+ * bridge), timing with the Xtensa CCOUNT cycle register and esp_timer.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "board_config.h"
+#include "esp_cpu.h"
+#include "esp_timer.h"
+#include "freertos/FreeRTOS.h"
+#include "freertos/task.h"
+#include "ofa_bsp.h"
+
+void ofa_bsp_init(void) { setvbuf(stdin, NULL, _IONBF, 0); }
+
+void ofa_bsp_log(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  vprintf(format, args);
+  va_end(args);
+}
+
+uint32_t ofa_bsp_cycles(void) { return (uint32_t)esp_cpu_get_cycle_count(); }
+
+int ofa_bsp_has_cycle_counter(void) { return 1; }
+
+uint64_t ofa_bsp_micros(void) { return (uint64_t)esp_timer_get_time(); }
+
+int ofa_bsp_read(uint8_t* dst, size_t n) {
+#if OFA_INPUT_SOURCE_SERIAL
+  /* The IDF console's stdin is non-blocking: read() returns -1 (EAGAIN) when empty. */
+  ssize_t got = read(STDIN_FILENO, dst, n);
+  if (got > 0) return (int)got;
+  vTaskDelay(1); /* let the idle task run (task watchdog) while waiting for input */
+  return 0;
+#elif OFA_INPUT_SOURCE_CAMERA
+  /* FILL IN: capture one frame (kInputHeight x kInputWidth x kNumChannels raw pixels) from the
+   * camera driver into dst and return the byte count. Until then: no input. */
+  (void)dst;
+  (void)n;
+  return -1;
+#else
+  (void)dst;
+  (void)n;
+  return -1;
+#endif
+}
+
+void ofa_bsp_exit(int status) { printf("ofa: status %d\n", status); }

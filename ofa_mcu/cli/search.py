@@ -1,0 +1,118 @@
+"""``ofa-mcu search``: the most accurate subnet within a budget."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def add_budget_args(p: argparse.ArgumentParser) -> None:
+    """The budget flags shared by ``search`` and ``build``."""
+    g = p.add_argument_group("budget")
+    g.add_argument("--board", help="target board from the catalog (ofa-mcu boards): its SRAM and flash become limits")
+    g.add_argument("--max-macs", type=float, help="multiply-accumulates per inference")
+    g.add_argument("--max-params", type=float, help="parameters")
+    g.add_argument("--max-sram-kb", type=float, help="SRAM for activations (KB = 1024 B)")
+    g.add_argument("--max-flash-kb", type=float, help="flash for the model (KB = 1024 B)")
+    g.add_argument("--max-latency-ms", type=float, help="estimated latency on the board (needs --board)")
+
+
+def add_search_args(p: argparse.ArgumentParser) -> None:
+    """Strategy flags shared by ``search`` and ``build`` (defaults: the lab's)."""
+    g = p.add_argument_group("search")
+    g.add_argument("--strategy", default="evolution", choices=["random", "evolution"])
+    g.add_argument("--population", type=int, default=100)
+    g.add_argument("--generations", type=int, default=500)
+    g.add_argument("--parent-ratio", type=float, default=0.25)
+    g.add_argument("--mutation-ratio", type=float, default=0.5)
+    g.add_argument("--mutation-prob", type=float, default=0.1)
+    g.add_argument("--resolution-mutation-prob", type=float, default=0.5)
+    g.add_argument("--samples", type=int, default=1000, help="candidates drawn by random search")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--efficiency", help="efficiency model: analytic (the lab's arithmetic) or tflm (calibrated "
+                                         "TFLite-Micro arena/flatbuffer; the default with --board)")
+    g.add_argument("--predictor", help="accuracy predictor: a directory from 'predictor fit' (default: the space's)")
+
+
+def run_search(args: argparse.Namespace, cfg, progress: bool = True):
+    """Search as the flags say; returns (result, constraints, efficiency model, board)."""
+    from ..efficiency import get_efficiency_model
+    from ..predictor import load_predictor
+    from ..search import EvolutionParams, get_strategy
+    from ..search.budget import budget_limits
+
+    board = None
+    if args.board:
+        from ..boards import load_board
+
+        board = load_board(args.board)
+    if args.max_latency_ms is not None and board is None:
+        raise UserError("--max-latency-ms needs --board (latency is estimated for a board's core and clock)")
+    model_name = args.efficiency or ("tflm" if board is not None else "analytic")
+    kwargs = {"board": board} if model_name == "tflm" and board is not None else {}
+    model = get_efficiency_model(model_name, cfg, **kwargs)
+    predictor = load_predictor(args.predictor or cfg.name)
+    if predictor.space != cfg:
+        raise UserError(f"the predictor was trained for space {predictor.space.name!r}, not {cfg.name!r}; "
+                        f"pass --space {predictor.space.name} or a predictor for {cfg.name}")
+    constraints = budget_limits(max_macs=args.max_macs, max_params=args.max_params, max_sram_kb=args.max_sram_kb,
+                                max_flash_kb=args.max_flash_kb, max_latency_ms=args.max_latency_ms, board=board)
+    strategy = get_strategy(args.strategy)
+    if args.strategy == "random":
+        if args.samples < 1:
+            raise UserError("--samples must be at least 1")
+        result = strategy(predictor, model, constraints, samples=args.samples, seed=args.seed, progress=progress)
+    else:
+        params = EvolutionParams(args.population, args.generations, args.parent_ratio, args.mutation_ratio,
+                                 args.mutation_prob, args.resolution_mutation_prob)
+        result = strategy(predictor, model, constraints, params=params, seed=args.seed, progress=progress)
+    return result, constraints, model, board
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Run the search; print the result (JSON with --json) and optionally write files."""
+    from ..config import get_space
+    from ..io import refuse_clobber, write_json
+    from ..search.constraints import format_metric
+    from ..search.plot import plot_search
+
+    cfg = get_space(args.space)
+    if args.out:
+        refuse_clobber(args.out, args.force, "search output folder")
+    result, constraints, model, board = run_search(args, cfg, progress=not args.json)
+    summary = result.summary()
+    summary.update(space=cfg.name, efficiency_model=model.name, constraints=dict(constraints.limits),
+                   metric_meaning=model.describe(), board=board.name if board else None)
+    if args.out:
+        out = Path(args.out)
+        write_json(out / "best_arch.json", result.best_arch)
+        write_json(out / "search.json", summary)
+        plot_search(result, constraints, out / "search.png")
+        summary["files"] = {k: str(out / k) for k in ("best_arch.json", "search.json", "search.png")}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"best arch ({result.strategy}, {result.evaluated:,} candidates, {result.seconds:.2f} s): "
+          f"predicted top-1 {result.best_accuracy:.2f} %")
+    for k, v in result.best_metrics.items():
+        limit = constraints.limits.get(k)
+        shown = format_metric(k, v)
+        print(f"  {k:>22}: {shown}" + (f"  (limit {format_metric(k, limit)})" if limit is not None else ""))
+    print(json.dumps(result.best_arch))
+    if args.out:
+        print(f"wrote {args.out}/best_arch.json, search.json, search.png")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``search``."""
+    p = sub.add_parser("search", help="find the most accurate subnet within a budget")
+    p.add_argument("--space", default="vww", help="search space (default: vww, the lab's)")
+    add_budget_args(p)
+    add_search_args(p)
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--out", help="folder for best_arch.json, search.json and the plot search.png")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.set_defaults(func=cmd_search)

@@ -1,0 +1,83 @@
+"""Strict checkpoint loading with one-line errors naming the first wrong key or shape."""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The state_dict in a ``.pth`` file: a plain state_dict, or one under a ``state_dict``
+    key (the lab's format). A ``module.`` prefix on every key (DataParallel) is removed."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {str(path)!r} does not exist; check the path")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):
+        raise UserError(f"{str(path)!r} is not a PyTorch checkpoint; pass a .pth file written by "
+                        f"torch.save(net.state_dict(), path)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file; the first line is what matters
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"{str(path)!r} could not be loaded safely ({first[:160]}); re-save it with "
+                        f"torch.save(net.state_dict(), path) (tensors only)") from None
+    return unwrap_state(obj, str(path))
+
+
+def unwrap_state(obj, where: str = "checkpoint") -> dict:
+    """The state_dict inside ``obj`` (itself, or ``obj['state_dict']``), with a DataParallel
+    ``module.`` prefix stripped."""
+    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping):
+        raise UserError(f"{where} holds a {type(obj).__name__}, not a state_dict; "
+                        f"save the supernet with torch.save(net.state_dict(), path)")
+    keys = list(obj)
+    if keys and all(isinstance(k, str) and k.startswith("module.") for k in keys):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return dict(obj)
+
+
+def state_mismatch(expected: Mapping[str, torch.Tensor], state: Mapping) -> str | None:
+    """The first difference between a model's state_dict and a checkpoint's, as one line, or
+    ``None`` when keys, shapes and dtype kinds (float / integer) all match."""
+    for key, want in expected.items():
+        if key not in state:
+            return f"checkpoint lacks key {key!r} (shape {tuple(want.shape)})"
+        got = state[key]
+        if not isinstance(got, torch.Tensor):
+            return f"checkpoint key {key!r} holds a {type(got).__name__}, not a tensor"
+        if tuple(got.shape) != tuple(want.shape):
+            return f"checkpoint key {key!r} has shape {tuple(got.shape)}; expected {tuple(want.shape)}"
+        if got.is_floating_point() != want.is_floating_point():
+            return f"checkpoint key {key!r} has dtype {got.dtype}; expected {want.dtype}"
+    extra = [k for k in state if k not in expected]
+    if extra:
+        return f"checkpoint has unexpected key {extra[0]!r}" + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else "")
+    return None
+
+
+def load_supernet_state(net: nn.Module, state_or_path) -> None:
+    """Load a checkpoint (a path, or a state_dict / ``{"state_dict": ...}``) into ``net`` with
+    ``strict=True``; a mismatch raises :class:`UserError` naming the first bad key or shape."""
+    if isinstance(state_or_path, (str, os.PathLike)):
+        state = read_checkpoint(state_or_path)
+        where = str(state_or_path)
+    else:
+        state = unwrap_state(state_or_path)
+        where = "checkpoint"
+    cfg = getattr(net, "cfg", None)
+    space = f" of space {cfg.name!r}" if cfg is not None else ""
+    problem = state_mismatch(net.state_dict(), state)
+    if problem is not None:
+        raise UserError(f"{where} does not fit the supernet{space}: {problem}; "
+                        f"use a checkpoint of this space (or pick the matching --space)")
+    net.load_state_dict(state, strict=True)

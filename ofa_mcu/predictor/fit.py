@@ -1,0 +1,106 @@
+"""``predictor fit`` as a function: load pairs, split, train the recipe (and any baselines on the
+same split), evaluate on the held-out part, save the model and the report."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..config import SpaceConfig
+from ..errors import UserError
+from ..io import refuse_clobber
+from ..space.batch import ArchBatch, sample_batch
+from .metrics import regression_metrics
+from .model import AccuracyPredictor
+from .pairs import Pairs, index_digest, load_pairs, pairs_digest, split_indices
+from .recipes import Recipe
+from .report import write_report
+from .train import fit_recipe
+
+
+def time_predict_ms(pred: AccuracyPredictor, n: int = 10_000, repeats: int = 5, seed: int = 0) -> float:
+    """Best-of-``repeats`` wall time (ms) of ``predict_batch`` on ``n`` random archs, encoding included."""
+    batch = sample_batch(np.random.default_rng(seed), n, pred.space)
+    pred.predict_batch(batch)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        pred.predict_batch(batch)
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000.0
+
+
+def split_pairs(pairs: Pairs, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded random train/validation split of ``pairs`` (index arrays)."""
+    return split_indices(len(pairs), val_fraction, seed)
+
+
+def evaluate(pred: AccuracyPredictor, batch: ArchBatch, acc: np.ndarray) -> dict:
+    """Metrics of ``pred`` on measured pairs (see :func:`regression_metrics`)."""
+    return regression_metrics(pred.predict_batch(batch), acc, batch.image_size)
+
+
+def fit(pair_files: Sequence[str], out_dir: str | Path, recipe: Recipe, cfg: SpaceConfig,
+        val_fraction: float = 0.2, seed: int = 0, baselines: Sequence[Recipe] = (),
+        force: bool = False, progress: bool = True) -> dict:
+    """Train ``recipe`` on a seeded random split of the pairs, compare with ``baselines`` trained on
+    the same split, and write the model, ``report.json``, ``report.md`` and ``scatter.png`` to
+    ``out_dir``. Returns the report dict."""
+    out_dir = Path(out_dir)
+    refuse_clobber(out_dir, force, "output directory")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"output {str(out_dir)!r} is a file; give a directory path for --out")
+    pairs = load_pairs(pair_files, cfg)
+    tr, va = split_pairs(pairs, val_fraction, seed)
+    train, val = pairs.take(tr), pairs.take(va)
+    data = {
+        "files": pairs.files, "n_pairs": len(pairs), "pairs_digest": pairs_digest(pairs, cfg),
+        "val_fraction": val_fraction, "seed": seed, "n_train": len(tr), "n_val": len(va),
+        "val_digest": index_digest(va),
+    }
+    models: dict[str, dict] = {}
+    t0 = time.perf_counter()
+    pred = fit_recipe(train.batch, train.acc, recipe, cfg, seed=seed, progress=progress)
+    train_seconds = time.perf_counter() - t0
+    y = pred.predict_batch(val.batch)
+    models[recipe.name] = {**regression_metrics(y, val.acc, val.batch.image_size),
+                           "ms_per_10k": time_predict_ms(pred)}
+    for base in baselines:
+        if base.name == recipe.name:
+            continue
+        bp = fit_recipe(train.batch, train.acc, base, cfg, seed=seed, progress=progress)
+        models[base.name] = {**evaluate(bp, val.batch, val.acc), "ms_per_10k": time_predict_ms(bp),
+                             "training": bp.meta.get("training")}
+    report = {
+        "space": cfg.name, "recipe": {"name": recipe.name, "description": recipe.description},
+        "data": data, "train_seconds": train_seconds, "models": models,
+        "timing_note": "ms_per_10k: best of 5 predict_batch calls on 10,000 random archs (encoding "
+                       "included) in the fitting process; benchmarks/bench_predictor.py measures 1 thread",
+    }
+    pred.meta.update({"data": data, "metrics": models[recipe.name],
+                      "baselines": {k: v for k, v in models.items() if k != recipe.name}})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pred.save(out_dir)
+    write_report(out_dir, report, y, val.acc, val.batch.image_size)
+    return report
+
+
+def held_out(pred: AccuracyPredictor, pairs: Pairs) -> Pairs:
+    """The validation part of ``pairs`` under the split ``pred`` recorded at fit time.
+
+    The pairs must be the ones it was fitted on, in the same order (checked by digest).
+    """
+    data = pred.meta.get("data")
+    if not data:
+        raise UserError("this predictor records no training split; evaluate without --held-out")
+    digest = pairs_digest(pairs, pred.space)
+    if digest != data["pairs_digest"]:
+        raise UserError(f"these pairs differ from the ones the predictor was fitted on (digest {digest}, "
+                        f"recorded {data['pairs_digest']}); pass the files {data['files']} in that order")
+    _, va = split_indices(len(pairs), data["val_fraction"], data["seed"])
+    if index_digest(va) != data["val_digest"]:
+        raise UserError("the recomputed validation split does not match the recorded one; "
+                        "the split code changed since this predictor was fitted")
+    return pairs.take(va)

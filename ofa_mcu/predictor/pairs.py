@@ -1,0 +1,105 @@
+"""(arch, accuracy) pairs in the lab's format: loading, validation and the train/validation split.
+
+A pair file is a JSON list of ``[arch_dict, top1_percent]`` (plain ``.json`` or ``.json.gz``),
+as in ``shared/reference/lab_vww_acc/``. Accuracies are percentages (points).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..config import VWW, SpaceConfig
+from ..errors import UserError
+from ..io import read_json
+from ..space.arch import validate_arch
+from ..space.batch import ArchBatch
+
+
+@dataclass
+class Pairs:
+    """N measured archs: ``batch`` (an :class:`ArchBatch`), ``acc`` (N,) float64 top-1 in points,
+    and ``files`` (the names of the files they came from, in load order)."""
+
+    batch: ArchBatch
+    acc: np.ndarray
+    files: list[str]
+
+    def __len__(self) -> int:
+        return len(self.acc)
+
+    def take(self, idx) -> "Pairs":
+        """The pairs at ``idx`` (index array or boolean mask)."""
+        return Pairs(self.batch.take(idx), self.acc[idx], self.files)
+
+
+def parse_pairs(data, cfg: SpaceConfig = VWW, source: str = "pairs") -> tuple[list[dict], list[float]]:
+    """Validate the decoded JSON of one pair file; return the clean arch dicts and accuracies.
+
+    Every problem is a one-line :class:`UserError` naming ``source`` and the pair index.
+    """
+    if not isinstance(data, list):
+        raise UserError(f"{source}: expected a JSON list of [arch_dict, top1_percent] pairs, "
+                        f"got a JSON {type(data).__name__}")
+    if not data:
+        raise UserError(f"{source}: the pair list is empty; give a file with at least one [arch, accuracy] pair")
+    archs, accs = [], []
+    for i, item in enumerate(data):
+        if not isinstance(item, list) or len(item) != 2:
+            raise UserError(f"{source}: pair #{i} is not a two-element list [arch_dict, top1_percent]")
+        arch, acc = item
+        try:
+            archs.append(validate_arch(arch, cfg))
+        except UserError as exc:
+            raise UserError(f"{source}: pair #{i}: {exc}") from None
+        if isinstance(acc, bool) or not isinstance(acc, (int, float)) or not math.isfinite(acc) \
+                or not 0.0 <= acc <= 100.0:
+            raise UserError(f"{source}: pair #{i}: accuracy {acc!r} is not a number in [0, 100]; "
+                            f"give top-1 in percent")
+        accs.append(float(acc))
+    if len(accs) >= 10 and max(accs) <= 1.0:
+        raise UserError(f"{source}: every accuracy is <= 1, which looks like fractions; "
+                        f"the pair format stores top-1 in percent (multiply by 100)")
+    return archs, accs
+
+
+def load_pairs(paths: Sequence[str | Path], cfg: SpaceConfig = VWW) -> Pairs:
+    """Load and validate pair files (in the given order) into one :class:`Pairs`."""
+    if not paths:
+        raise UserError("no pair files given; pass --pairs FILE [FILE ...]")
+    all_archs: list[dict] = []
+    all_acc: list[float] = []
+    for p in paths:
+        archs, accs = parse_pairs(read_json(p, "pair file"), cfg, source=str(p))
+        all_archs += archs
+        all_acc += accs
+    batch = ArchBatch.from_dicts(all_archs, cfg, validate=False)
+    return Pairs(batch, np.asarray(all_acc, dtype=np.float64), [Path(p).name for p in paths])
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random split of ``range(n)``: (train indices, validation indices), both sorted."""
+    if not 0.0 < val_fraction < 1.0:
+        raise UserError(f"--val-fraction {val_fraction} must be strictly between 0 and 1 (e.g. 0.2)")
+    n_val = int(round(n * val_fraction))
+    if n_val < 1 or n - n_val < 2:
+        raise UserError(f"{n} pairs are too few for a validation fraction of {val_fraction}; "
+                        f"give more pairs (at least 10) or change --val-fraction")
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def index_digest(idx: np.ndarray) -> str:
+    """A short hash of an index set (records which rows were held out)."""
+    return hashlib.sha256(np.sort(np.asarray(idx, dtype=np.int64)).tobytes()).hexdigest()[:16]
+
+
+def pairs_digest(pairs: Pairs, cfg: SpaceConfig = VWW) -> str:
+    """A short hash of the pairs' content and order (archs in canonical form plus accuracies)."""
+    h = hashlib.sha256(np.ascontiguousarray(pairs.batch.keys(cfg), dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(pairs.acc, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]

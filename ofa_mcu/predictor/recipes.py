@@ -1,0 +1,129 @@
+"""Training recipes for the accuracy predictor, as data (a registry of named :class:`Recipe`).
+
+``lab`` is the MIT lab-3 MLP (one-hot 128 -> 400 -> 400 -> 400 -> 1 plus a fixed base accuracy,
+L1 loss on accuracy as a fraction, Adam 1e-3, 10 epochs, batch 256). ``default`` follows what
+was measured on the lab's 50,000 VWW pairs (``shared/notes/accuracy_predictor.md``): an ensemble
+of regularised MLPs on the ``features`` encoding, distilled into one small, fast MLP on
+teacher-labelled random archs. Small data sets get a minimum number of optimiser steps so
+neither recipe is badly undertrained on a few hundred pairs.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..errors import UserError
+
+
+@dataclass(frozen=True)
+class MLPSpec:
+    """One MLP and how to train it."""
+
+    encoding: str = "onehot"
+    hidden: tuple[int, ...] = (400, 400, 400)
+    dropout: float = 0.0
+    loss: str = "l1"                # see train.LOSSES
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    epochs: int = 10
+    batch_size: int = 256
+    schedule: str = "constant"      # see train.SCHEDULES
+    min_steps: int = 0              # epochs are raised until at least this many steps run
+    target: str = "lab_fraction"    # see train.TARGETS
+    last_bias: bool = False
+    standardize_inputs: bool = False
+
+
+@dataclass(frozen=True)
+class DistillSpec:
+    """Distil the teachers' average into one student trained on teacher-labelled archs."""
+
+    student: MLPSpec
+    n_random: int = 200_000         # random archs of the space labelled by the teachers
+    real_weight: float = 1.0        # the training pairs join with their measured labels, this weight
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named way to train a predictor: ``members`` teachers of ``model``, optionally distilled."""
+
+    name: str
+    description: str
+    model: MLPSpec
+    members: int = 1
+    distill: DistillSpec | None = None
+
+    def with_(self, **changes) -> "Recipe":
+        """A copy with some fields changed (``model``/``student`` fields via ``model_*``/``student_*``,
+        distillation fields via ``distill_*``)."""
+        model = {k[6:]: v for k, v in changes.items() if k.startswith("model_")}
+        student = {k[8:]: v for k, v in changes.items() if k.startswith("student_")}
+        dist = {k[8:]: v for k, v in changes.items() if k.startswith("distill_")}
+        top = {k: v for k, v in changes.items() if not k.startswith(("model_", "student_", "distill_"))}
+        out = dataclasses.replace(self, **top)
+        if model:
+            out = dataclasses.replace(out, model=dataclasses.replace(out.model, **model))
+        if (student or dist) and out.distill is None:
+            raise UserError(f"recipe {self.name!r} does not distil; student_*/distill_* options do not apply")
+        if student:
+            out = dataclasses.replace(out, distill=dataclasses.replace(
+                out.distill, student=dataclasses.replace(out.distill.student, **student)))
+        if dist:
+            out = dataclasses.replace(out, distill=dataclasses.replace(out.distill, **dist))
+        return out
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (recorded in the model's metadata)."""
+        return dataclasses.asdict(self)
+
+
+LAB = Recipe(
+    name="lab",
+    description="MIT lab-3 MLP: one-hot 128 -> 400x3 -> 1 + base accuracy, L1 on fractions, Adam 1e-3, "
+                "10 epochs, batch 256",
+    model=MLPSpec(min_steps=1500),
+)
+
+_TEACHER = MLPSpec(
+    encoding="features",
+    hidden=(400, 400, 400),
+    dropout=0.3,
+    loss="l1",
+    lr=1e-3,
+    epochs=30,
+    batch_size=256,
+    schedule="cosine",
+    min_steps=4000,
+    target="standardize",
+    last_bias=True,
+    standardize_inputs=True,
+)
+
+DEFAULT = Recipe(
+    name="default",
+    description="ensemble of dropout MLPs on the 'features' encoding (cosine, standardised target), "
+                "distilled into one small MLP on teacher-labelled random archs",
+    model=_TEACHER,
+    members=5,
+    distill=DistillSpec(
+        student=dataclasses.replace(_TEACHER, hidden=(256, 256), dropout=0.0, loss="mse", epochs=8,
+                                    batch_size=512, min_steps=3000, lr=2e-3),
+        n_random=200_000,
+    ),
+)
+
+SINGLE = Recipe(
+    name="single",
+    description="one dropout MLP on the 'features' encoding (cosine, standardised target), no ensemble",
+    model=_TEACHER,
+)
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (LAB, DEFAULT, SINGLE)}
+
+
+def get_recipe(name: str) -> Recipe:
+    """Look up a recipe by name; an unknown name is a one-line UserError listing the names."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise UserError(f"unknown predictor recipe {name!r}; choose one of {', '.join(sorted(RECIPES))}") from None

@@ -1,0 +1,89 @@
+"""The fit report: metrics as JSON and Markdown, and a predicted-vs-measured scatter plot (PNG)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_write_bytes, atomic_write_text, write_json
+
+SCATTER_PNG = "scatter.png"
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+
+_ROWS = (("MAE (points)", "mae", "{:.4f}"), ("RMSE (points)", "rmse", "{:.4f}"),
+         ("bias (points)", "bias", "{:+.4f}"), ("Kendall tau, overall", "kendall_tau", "{:.4f}"),
+         ("Kendall tau, mean within resolution", "mean_kendall_tau_within_resolution", "{:.4f}"),
+         ("Spearman, overall", "spearman", "{:.4f}"),
+         ("Spearman, mean within resolution", "mean_spearman_within_resolution", "{:.4f}"))
+
+
+def scatter_png(pred: np.ndarray, true: np.ndarray, resolution: np.ndarray, title: str) -> bytes:
+    """A predicted-vs-measured scatter, coloured by resolution, with the y = x line (PNG bytes)."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5.0), dpi=110)
+    for r in np.unique(resolution):
+        m = resolution == r
+        ax.scatter(true[m], pred[m], s=3, alpha=0.35, label=f"{int(r)} px", rasterized=True)
+    lo = float(min(true.min(), pred.min()))
+    hi = float(max(true.max(), pred.max()))
+    ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8)
+    ax.set_xlabel("measured top-1 (%)")
+    ax.set_ylabel("predicted top-1 (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(markerscale=4, fontsize=8, loc="upper left")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _metrics_table(models: dict[str, dict]) -> list[str]:
+    names = list(models)
+    lines = ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for label, key, fmt in _ROWS:
+        lines.append(f"| {label} | " + " | ".join(fmt.format(models[n][key]) for n in names) + " |")
+    res = list(models[names[0]]["kendall_tau_by_resolution"])
+    for r in res:
+        lines.append(f"| Kendall tau at {r} px | "
+                     + " | ".join(f"{models[n]['kendall_tau_by_resolution'].get(r, float('nan')):.4f}"
+                                  for n in names) + " |")
+    extra = [n for n in names if "ms_per_10k" in models[n]]
+    if extra:
+        lines.append("| predict 10k archs, 1 thread (ms) | "
+                     + " | ".join(f"{models[n]['ms_per_10k']:.1f}" if "ms_per_10k" in models[n] else "-"
+                                  for n in names) + " |")
+    return lines
+
+
+def render_markdown(report: dict) -> str:
+    """The report as Markdown: data, split, recipe and a metrics table per compared model."""
+    d = report["data"]
+    lines = [f"# Accuracy predictor: {report['recipe']['name']} recipe on space {report['space']}", "",
+             f"- data: {d['n_pairs']} pairs from {', '.join(d['files'])} (digest {d['pairs_digest']})",
+             f"- split: {d['n_train']} train / {d['n_val']} validation, random, val fraction "
+             f"{d['val_fraction']}, seed {d['seed']} (validation digest {d['val_digest']})",
+             f"- recipe: {report['recipe']['description']}",
+             f"- training time: {report['train_seconds']:.0f} s", "",
+             "## Validation metrics (accuracy in points)", ""]
+    lines += _metrics_table(report["models"])
+    lines += ["", f"![predicted vs measured]({SCATTER_PNG})", ""]
+    return "\n".join(lines)
+
+
+def write_report(directory: str | Path, report: dict, pred: np.ndarray, true: np.ndarray,
+                 resolution: np.ndarray) -> None:
+    """Write ``report.json``, ``report.md`` and ``scatter.png`` into ``directory``."""
+    directory = Path(directory)
+    m = report["models"][report["recipe"]["name"]]
+    title = (f"{report['recipe']['name']} on {report['data']['n_val']} held-out pairs: MAE {m['mae']:.3f}, "
+             f"within-res tau {m['mean_kendall_tau_within_resolution']:.3f}")
+    atomic_write_bytes(directory / SCATTER_PNG, scatter_png(pred, true, resolution, title))
+    write_json(directory / REPORT_JSON, report)
+    atomic_write_text(directory / REPORT_MD, render_markdown(report))

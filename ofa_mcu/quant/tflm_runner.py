@@ -1,0 +1,211 @@
+"""Run int8 ``.tflite`` models on the host: the TFLite interpreter and TFLite-Micro's host
+interpreter (PyPI ``tflite-micro``), and measure TFLM's real arena.
+
+TFLM's ``print_allocations()`` writes to the C-level stderr, so it is captured by redirecting
+file descriptor 2. The smallest arena that allocates is found by bisection (TFLM's Python
+API has no "arena used" query).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+
+import numpy as np
+
+from ..errors import UserError
+from .tflite_convert import nchw_to_nhwc
+from .tflite_inspect import check_full_int8, inspect_tflite, quantize_input
+
+_ALLOC_RE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
+_CATEGORY_RE = re.compile(r"'([^']+)' used (\d+) bytes with alignment overhead \(requested (\d+) bytes for (\d+)")
+
+
+@contextlib.contextmanager
+def capture_fd2():
+    """Capture everything written to file descriptor 2 (C and Python stderr) into a list of
+    one string, available after the block."""
+    out: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out.append(tmp.read().decode("utf-8", errors="replace"))
+
+
+def _tflm_runtime():
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime
+
+
+def tflm_version() -> str:
+    """Installed ``tflite-micro`` version (the calibration records it)."""
+    from importlib.metadata import version
+
+    return version("tflite-micro")
+
+
+def _try_interpreter(tflite_bytes: bytes, arena_size: int):
+    """A TFLM interpreter with ``arena_size`` bytes, or ``None`` if it does not allocate."""
+    runtime = _tflm_runtime()
+    with capture_fd2():
+        try:
+            return runtime.Interpreter.from_bytes(tflite_bytes, arena_size=int(arena_size))
+        except RuntimeError:
+            return None
+
+
+def parse_allocations(text: str) -> dict:
+    """Parse ``print_allocations()`` output: ``total``, ``head``, ``tail`` and per-category
+    ``categories[name] = (used, requested, count)``."""
+    out: dict = {"categories": {}}
+    for key, val in _ALLOC_RE.findall(text):
+        out[key] = int(val)
+    for name, used, req, count in _CATEGORY_RE.findall(text):
+        out["categories"][name] = [int(used), int(req), int(count)]
+    if not {"total", "head", "tail"} <= set(out):
+        raise RuntimeError(f"could not parse TFLM allocation report: {text[:200]!r}")
+    return out
+
+
+def allocation_report(interpreter) -> dict:
+    """The parsed ``print_allocations()`` of a TFLM interpreter."""
+    with capture_fd2() as cap:
+        interpreter.print_allocations()
+    return parse_allocations(cap[0])
+
+
+def _open_tflm(tflite_bytes: bytes, arena_size: int | None):
+    info = check_full_int8(tflite_bytes)
+    size = arena_size if arena_size is not None else max(1 << 16, 4 * len(tflite_bytes))
+    interp = _try_interpreter(tflite_bytes, size)
+    if interp is None and arena_size is None:
+        interp = _try_interpreter(tflite_bytes, smallest_arena(tflite_bytes)["tflm_arena_bytes"])
+    if interp is None:
+        raise UserError(f"TFLM could not allocate the model in a {size}-byte arena; pass a larger arena_size "
+                        "(measure_tflm reports the smallest that works)")
+    return interp, info
+
+
+def _run(tflite_bytes: bytes, images_nchw: np.ndarray, step) -> np.ndarray:
+    info = inspect_tflite(tflite_bytes)
+    images = np.asarray(images_nchw, dtype=np.float32)
+    shape = info["input"]["shape"]
+    if images.ndim != 4 or [1, *images.shape[2:], images.shape[1]] != shape:
+        raise UserError(f"images have shape {images.shape}; the model takes NCHW (N, {shape[3]}, {shape[1]}, "
+                        f"{shape[2]})")
+    q = quantize_input(nchw_to_nhwc(images), info["input"]["scale"], info["input"]["zero_point"])
+    return np.stack([step(q[i:i + 1]) for i in range(len(q))]).reshape(len(q), -1)
+
+
+def run_tflm(tflite_bytes: bytes, images_nchw_float: np.ndarray, arena_size: int | None = None) -> np.ndarray:
+    """int8 logits ``(N, classes)`` from the TFLM host interpreter; the float NCHW images are
+    quantized with the model's input parameters. Non-int8 or malformed models get a UserError."""
+    interp, _ = _open_tflm(tflite_bytes, arena_size)
+
+    def step(x):
+        interp.set_input(x, 0)
+        interp.invoke()
+        return np.array(interp.get_output(0), dtype=np.int8)
+
+    return _run(tflite_bytes, images_nchw_float, step)
+
+
+def run_tflite(tflite_bytes: bytes, images_nchw_float: np.ndarray, kernels: str = "reference") -> np.ndarray:
+    """int8 logits ``(N, classes)`` from the TFLite (LiteRT) interpreter. ``kernels`` is
+    ``"reference"`` (TFLite's reference kernels: bit-exact with TFLM except FULLY_CONNECTED,
+    which can differ by 1 LSB) or ``"optimized"`` (the default CPU kernels, up to 2 LSB)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    info = inspect_tflite(tflite_bytes)
+    if info["input"]["dtype"] != "int8":
+        raise UserError("run_tflite expects a full-int8 model (int8 input); convert it with convert_int8")
+    resolvers = {"reference": OpResolverType.BUILTIN_REF, "optimized": OpResolverType.AUTO}
+    if kernels not in resolvers:
+        raise UserError(f"unknown kernels {kernels!r}; choose one of {sorted(resolvers)}")
+    interp = Interpreter(model_content=bytes(tflite_bytes), experimental_op_resolver_type=resolvers[kernels])
+    interp.allocate_tensors()
+    in_idx = interp.get_input_details()[0]["index"]
+    out_idx = interp.get_output_details()[0]["index"]
+
+    def step(x):
+        interp.set_tensor(in_idx, x)
+        interp.invoke()
+        return interp.get_tensor(out_idx).copy()
+
+    return _run(tflite_bytes, images_nchw_float, step)
+
+
+def smallest_arena(tflite_bytes: bytes) -> dict:
+    """The smallest TFLM arena that allocates (bisection), with the ``print_allocations``
+    report of an interpreter at that size: ``tflm_arena_bytes``, ``head``, ``tail``,
+    ``report_total`` and ``categories``."""
+    size = max(1 << 16, 2 * len(tflite_bytes))
+    interp = _try_interpreter(tflite_bytes, size)
+    while interp is None:
+        size *= 2
+        if size > 1 << 31:
+            raise UserError("TFLM could not allocate the model even in a 2 GiB arena; check the model's ops")
+        interp = _try_interpreter(tflite_bytes, size)
+    report = allocation_report(interp)
+    del interp
+    hi = report["total"] + 64  # the report counts from the aligned arena start; allow slack
+    while _try_interpreter(tflite_bytes, hi) is None:
+        hi *= 2
+    lo = max(0, report["total"] - 1024)
+    if _try_interpreter(tflite_bytes, lo) is not None:
+        lo = 0
+    while hi - lo > 1:  # invariant: lo fails, hi allocates
+        mid = (lo + hi) // 2
+        if _try_interpreter(tflite_bytes, mid) is None:
+            lo = mid
+        else:
+            hi = mid
+    final = allocation_report(_try_interpreter(tflite_bytes, hi))
+    return {"tflm_arena_bytes": hi, "head": final["head"], "tail": final["tail"], "report_total": final["total"],
+            "categories": final["categories"]}
+
+
+def measure_tflm(tflite_bytes: bytes) -> dict:
+    """Real TFLM host figures of a full-int8 model: ``tflm_arena_bytes`` (smallest arena that
+    allocates), ``head`` (activation plan) and ``tail`` (persistent data) as
+    ``print_allocations`` reports them, ``tflite_bytes`` (flatbuffer size), ``ops`` (op names
+    in order), ``op_counts``, ``n_tensors`` and the per-category ``categories`` breakdown.
+
+    Figures are for the 64-bit host interpreter (see ``ofa_mcu.efficiency.tflm_model`` for the
+    32-bit target estimate)."""
+    info = check_full_int8(tflite_bytes)
+    arena = smallest_arena(tflite_bytes)
+    return {
+        "tflm_arena_bytes": arena["tflm_arena_bytes"],
+        "head": arena["head"],
+        "tail": arena["tail"],
+        "report_total": arena["report_total"],
+        "tflite_bytes": len(tflite_bytes),
+        "ops": sorted(info["op_counts"]),
+        "op_sequence": info["ops"],
+        "op_counts": info["op_counts"],
+        "n_tensors": info["n_tensors"],
+        "weight_bytes": info["weight_bytes"],
+        "bias_bytes": info["bias_bytes"],
+        "categories": arena["categories"],
+        "tflm_version": tflm_version(),
+    }
+
+
+def measure_tflite(tflite_bytes: bytes) -> dict:
+    """The deploy command's view of a model: ``arena``, ``head``, ``tail``, ``tflite_bytes``,
+    ``ops`` (host TFLM figures; see :func:`measure_tflm`)."""
+    m = measure_tflm(tflite_bytes)
+    return {"arena": m["tflm_arena_bytes"], "head": m["head"], "tail": m["tail"],
+            "tflite_bytes": m["tflite_bytes"], "ops": m["ops"]}

@@ -1,0 +1,1 @@
+"""Training, BN re-calibration and evaluation of supernets and subnets (import submodules directly)."""

@@ -1,0 +1,144 @@
+"""``ofa-mcu flash``: exact commands per board (--dry-run), install hints for missing tools, and
+the QEMU runner on a real image."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from codegen.flash import FLASH_TOOLS, MANIFEST, Options, plan, read_manifest, run_plan
+from codegen.project import emit_project
+from codegen.tflm_host import measure_arena
+from ofa_mcu.boards import list_boards, load_board
+from ofa_mcu.cli import main as cli_main
+from ofa_mcu.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def vww(reference_dir) -> bytes:
+    return (reference_dir / "external_models" / "vww_96_int8.tflite").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def arena(vww) -> int:
+    return measure_arena(vww)
+
+
+def _emit(vww, arena, board, out, bs=None):
+    return emit_project(vww, board, out, build_system=bs, labels=["no_person", "person"], arena_bytes=arena, model_name="vww")
+
+
+EXPECTED_FLASH = {
+    "stm32f746g-disco": "openocd -f board/stm32f7discovery.cfg -c 'program build/app.elf verify' -c 'arm semihosting enable' -c 'reset run'",
+    "nucleo-h743zi2": "openocd -f board/st_nucleo_h743zi.cfg -c 'program build/app.elf verify' -c 'arm semihosting enable' -c 'reset run'",
+    "nano33ble-sense": "arduino-cli upload -p /dev/ttyACM0 --fqbn arduino:mbed_nano:nano33ble vww",
+    "rpi-pico": "picotool load -f -x build/app.uf2",
+    "esp32-s3-devkitc": "esptool.py --chip esp32s3 -p /dev/ttyACM0 -b 460800 --before default_reset --after hard_reset write_flash @flash_args",
+    "qemu-mps2-an386": "qemu-system-arm -M mps2-an386 -nographic -monitor none -semihosting-config enable=on,target=native -kernel build/app.elf",
+    "qemu-mps2-an500": "qemu-system-arm -M mps2-an500 -nographic -monitor none -semihosting-config enable=on,target=native -kernel build/app.elf",
+}
+
+
+@pytest.mark.parametrize("board", sorted(EXPECTED_FLASH))
+def test_dry_run_prints_the_exact_commands(vww, arena, board, tmp_path, capsys):
+    proj = _emit(vww, arena, board, tmp_path / "p")
+    assert cli_main(["flash", str(proj), "--dry-run", "--tflm-dir", "/opt/tflm", "--port", "/dev/ttyACM0"]) == 0
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.startswith("(cd ")]
+    assert lines[-1].endswith(EXPECTED_FLASH[board] + ")"), lines[-1]
+    b = load_board(board)
+    if b.default_build_system in ("make", "cmake"):
+        assert "TFLM_DIR=/opt/tflm" in out
+    if board == "esp32-s3-devkitc":
+        assert lines[-1].startswith(f"(cd {proj / 'build'} && ")
+        assert "idf.py build" in out
+
+
+def test_dry_run_uses_placeholders_for_missing_values(vww, arena, tmp_path, capsys):
+    proj = _emit(vww, arena, "nano33ble-sense", tmp_path / "p")
+    assert cli_main(["flash", str(proj), "--dry-run"]) == 0
+    assert "arduino-cli upload -p '<PORT>'" in capsys.readouterr().out
+
+
+def test_platformio_projects_upload_with_platformio(vww, arena, tmp_path):
+    proj = _emit(vww, arena, "rpi-pico", tmp_path / "p", "platformio")
+    p = plan(read_manifest(proj), Options())
+    assert [s.shell() for s in p.build] == ["pio run -e rpi-pico"]
+    assert [s.shell() for s in p.flash] == ["pio run -e rpi-pico -t upload"]
+
+
+def test_tool_override_and_its_limits(vww, arena, tmp_path):
+    proj = _emit(vww, arena, "nucleo-h743zi2", tmp_path / "p")
+    p = plan(read_manifest(proj), Options(tflm_dir="/t", tool="pyocd"))
+    assert [s.shell() for s in p.flash] == ["pyocd flash -t stm32h743zitx build/app.elf"]
+    with pytest.raises(UserError, match="flash tool picotool cannot flash a make project"):
+        plan(read_manifest(proj), Options(tflm_dir="/t", tool="picotool"))
+    with pytest.raises(UserError, match="unknown flash tool 'jtag'"):
+        plan(read_manifest(proj), Options(tflm_dir="/t", tool="jtag"))
+
+
+def test_every_board_flash_tool_is_registered():
+    for b in list_boards():
+        assert b.flash_tool in FLASH_TOOLS
+
+
+def test_missing_tools_say_how_to_install(vww, arena, tmp_path, monkeypatch):
+    pico = _emit(vww, arena, "rpi-pico", tmp_path / "pico")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    p = plan(read_manifest(pico), Options(tflm_dir="/x"))
+    with pytest.raises(UserError, match=r"cmake is needed to build this project but is not installed; install it: apt-get install cmake"):
+        run_plan(pico, p)
+    (pico / "build").mkdir()
+    with pytest.raises(UserError, match=r"picotool is needed to flash rpi-pico but is not installed; install it: .*picotool"):
+        run_plan(pico, p)
+    esp = _emit(vww, arena, "esp32-s3-devkitc", tmp_path / "esp")
+    with pytest.raises(UserError, match=r"esptool.py is needed to flash esp32-s3-devkitc .* pip install esptool"):
+        run_plan(esp, plan(read_manifest(esp), Options(port="/dev/ttyUSB0")), build=False)
+    nano = _emit(vww, arena, "nano33ble-sense", tmp_path / "nano")
+    with pytest.raises(UserError, match="pass --port"):
+        plan(read_manifest(nano), Options())
+
+
+def test_make_project_needs_a_tflm_tree(vww, arena, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TFLM_DIR", raising=False)
+    proj = _emit(vww, arena, "stm32f746g-disco", tmp_path / "p")
+    assert cli_main(["flash", str(proj)]) == 2
+    assert "pass --tflm-dir DIR (or set TFLM_DIR)" in capsys.readouterr().err
+
+
+def test_manifest_problems_are_user_errors(tmp_path, capsys):
+    assert cli_main(["flash", str(tmp_path)]) == 2
+    assert f"has no {MANIFEST}" in capsys.readouterr().err
+    (tmp_path / MANIFEST).write_text(json.dumps({"format": "other/9", "board": "rpi-pico", "build_system": "make"}))
+    with pytest.raises(UserError, match="expected 'ofa-mcu-project/1'"):
+        read_manifest(tmp_path)
+    (tmp_path / MANIFEST).write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        read_manifest(tmp_path)
+
+
+PROBE = r"""
+#include "ofa_bsp.h"
+int main(void) {
+  ofa_bsp_init();
+  ofa_bsp_log("probe on %s\n", "qemu");
+  return 5;
+}
+"""
+
+
+def test_qemu_flash_runs_the_image_and_returns_its_status(vww, arena, tmp_path, capfd):
+    """The qemu entry of the flash registry on a real ELF built from the project's own startup,
+    BSP and linker script (a TFLM image needs TFLM sources, which no registry ships)."""
+    b = load_board("qemu-mps2-an386")
+    proj = _emit(vww, arena, b, tmp_path / "p")
+    (tmp_path / "probe.c").write_text(PROBE)
+    (proj / "build").mkdir()
+    subprocess.run(["arm-none-eabi-gcc", *b.cpu_flags, "-O2", f"-I{proj / 'src'}", str(proj / "src/startup_cortexm.c"),
+                    str(proj / "src/ofa_bsp_baremetal.c"), str(tmp_path / "probe.c"), "-T", str(proj / "linker.ld"),
+                    "--specs=nano.specs", "--specs=rdimon.specs", "-o", str(proj / "build/app.elf")], check=True)
+    assert cli_main(["flash", str(proj), "--no-build"]) == 5
+    out = capfd.readouterr().out
+    assert "$ qemu-system-arm -M mps2-an386" in out and "probe on qemu" in out
