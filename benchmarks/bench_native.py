@@ -6,7 +6,8 @@ weights, converted with the project's converter):
 - SRAM: the native static arena (activations + scratch; weights and multipliers stay in
   flash) vs the smallest TFLM arena that allocates (host interpreter, bisection).
 - flash: text + rodata + data of the native firmware (arm-none-eabi-size, whole image incl.
-  kernels, main, newlib) vs the flatbuffer + the board file's TFLM runtime estimate.
+  kernels, main, startup, newlib; minus the embedded test vector) vs the flatbuffer + the board
+  file's TFLM runtime estimate (interpreter, kernels, app, newlib).
 - instructions per inference of the native firmware under QEMU (TCG plugin, per layer), and
   the same per MAC. TFLM's own instruction count cannot be measured here: no TFLM C++ sources
   for Cortex-M are installable (see shared/notes/toolchain.md).
@@ -20,7 +21,6 @@ weights, converted with the project's converter):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -90,8 +90,10 @@ def measure_one(label, arch, cfg, work: Path, board: str, n_inputs: int, seed: i
             return rec
         size = elf_size(elf)
         c = count_instructions(elf, b.qemu_machine)
+        # the embedded test vector (one input + its expected output) is not part of the deployed image
+        vec = x[0].size + ref.shape[1]
         rec.update(native_text=size["text"], native_data=size["data"], native_bss=size["bss"],
-                   native_flash=size["text"] + size["data"], qemu_exit=c["exit_code"],
+                   native_flash=size["text"] + size["data"] - vec, qemu_exit=c["exit_code"],
                    instructions=int(c["total"]), per_layer=c["per_layer"],
                    kernels=[l.kernel for l in res.graph.layers], features=layer_features(res.graph).tolist())
     return rec

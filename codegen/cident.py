@@ -39,7 +39,8 @@ def c_macro(name: str, prefix: str = "M") -> str:
 
 
 def c_string(text: str) -> str:
-    """``text`` as a C string literal (quotes included), ASCII only, escapes for the rest."""
+    """``text`` as a C string literal (quotes included): printable ASCII as is, everything else
+    (and ``?``, so no trigraph forms) as octal escapes of its UTF-8 bytes."""
     out = []
     for ch in str(text):
         o = ord(ch)

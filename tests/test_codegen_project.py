@@ -71,7 +71,7 @@ def test_every_board_and_build_system_renders(vww, person, arena, board, tmp_pat
         assert {"model_data.h", f"model_data.{cc}", "model_settings.h", f"model_settings.{cc}", "test_image.h",
                 f"test_image.{cc}", "board_config.h", "ofa_bsp.h"} <= names
         for rel in spec["render"]:
-            assert (out / rel).is_file(), rel
+            assert (out / rel.format(sketch=manifest["sketch"] or "")).is_file(), rel
         main = out / spec["main"].format(sketch=manifest["sketch"] or "")
         main_text = main.read_text()
         # The resolver registers exactly the model's ops.

@@ -65,7 +65,7 @@ def test_tiny_int8_model_project(tiny_models, tmp_path):
     assert out.joinpath("ofa-mcu.json").is_file()
 
 
-def test_tiny_project_compiles_for_cortex_m0plus(tiny_models, tmp_path):
+def test_tiny_project_compiles_for_the_qemu_cortex_m7(tiny_models, tmp_path):
     int8, _ = tiny_models
     out = emit_project(int8, "qemu-mps2-an500", tmp_path / "p", model_name="tiny")
     results = check_project(out, out_dir=tmp_path / "obj", syntax_only=True)

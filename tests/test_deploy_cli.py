@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,8 @@ def test_deploy_writes_the_project_and_summary(models, tmp_path, capsys):
     assert rc == 0
     msg = capsys.readouterr().out
     assert f"wrote {out}" in msg and "pico-sdk project for rpi-pico" in msg and "fits" in msg
+    report = msg.strip().rsplit("report ", 1)[1]
+    assert report.startswith(str(out)) and Path(report).is_file()
     summary = json.loads((out / "deploy_summary.json").read_text())
     assert summary["board"] == "rpi-pico" and summary["model_bytes"] == 333_288
     assert summary["ops"] == ["AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "RESHAPE", "SOFTMAX"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 
-import numpy as np
 import pytest
 
 from codegen.flash import FLASH_TOOLS, MANIFEST, Options, plan, read_manifest, run_plan

@@ -2,7 +2,6 @@
 single-pattern full-int8 models made here with Keras and the project's converter settings)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from codegen.native import quant as Q

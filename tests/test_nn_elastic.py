@@ -112,8 +112,13 @@ def test_elastic_depth_runs_the_first_blocks_of_each_stage():
     for d in ([0] * 6, [2, 1, 0, 2, 1, 0], [2] * 6):
         arch = {**smallest_arch(VWW), "d": d}
         y, ran, _ = _run_with_probes(net, arch, x)
-        want = [0] + [s + 1 for s, a in enumerate(active_slots(arch, VWW)) if a]
+        depths = [b + extra for b, extra in zip(VWW.base_depth, d)] + [1]  # stage 6 is fixed
+        want, first = [0], 1  # block 0 always runs; supernet index = slot + 1
+        for stage, n_slots in enumerate(VWW.stage_slots):
+            want += list(range(first, first + depths[stage]))
+            first += n_slots
         assert [j for j, _ in ran] == want
+        assert want == [0] + [s + 1 for s, a in enumerate(active_slots(arch, VWW)) if a]
         outs.append(y)
     assert not torch.allclose(outs[0], outs[1]) and not torch.allclose(outs[1], outs[2])
 
@@ -258,3 +263,18 @@ def test_resolution_sampling_and_collate():
     x = torch.rand(2, 1, 28, 28)
     assert resize_batch(x, 28) is x
     assert resize_batch(x, 40).shape == (2, 1, 40, 40)
+
+
+def test_channels_last_gives_the_same_function():
+    """Channels-last memory is ~1.4x faster for CPU training; the supernet must allow it."""
+    net = perturbed_net(FASHION_MNIST, seed=6)
+    arch = sample_arch(random.Random(6), FASHION_MNIST)
+    net.set_active(arch)
+    x = torch.randn(2, 1, 40, 40)
+    want = net(x)
+    net = net.to(memory_format=torch.channels_last)
+    got = net(x.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-5 * want.abs().max().item())
+    net.train()
+    net(x.contiguous(memory_format=torch.channels_last)).sum().backward()
+    assert net.blocks[1].mobile_inverted_conv.depth_conv.conv.conv.weight.grad is not None

@@ -33,7 +33,7 @@ def c_array(name: str, arr: np.ndarray, per_line: int = 24) -> str:
     return f"static const {ctype} {name}[{max(len(vals), 1)}] = {{\n    {body}\n}};\n"
 
 
-def _init(p: dict, fields, ptrs: dict | None = None, indent: str = "    ") -> str:
+def _init(p: dict, fields, ptrs: dict | None = None) -> str:
     items = [f".{f} = {int(p[f])}" for f in fields]
     items += [f".{k} = {v}" for k, v in (ptrs or {}).items()]
     return "{" + ", ".join(items) + "}"
@@ -45,16 +45,6 @@ class _Ctx:
 
     def ptr(self, buf: int) -> str:
         return f"ofa_arena + {self.plan.offsets[buf]}"
-
-
-def _arrays(prefix: str, consts: dict, names) -> tuple[str, dict]:
-    decls, ptrs = "", {}
-    for n in names:
-        key = n if n in consts else None
-        if key is None:
-            continue
-        decls += c_array(f"{prefix}_{n}", consts[n])
-    return decls, ptrs
 
 
 def _conv_struct(name: str, p: dict, consts: dict, prefix: str) -> str:

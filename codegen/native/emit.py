@@ -2,16 +2,15 @@
 kernels, startup code, linker script, main, Makefile) for the host and QEMU/Cortex-M boards."""
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from ofa_mcu.errors import UserError
-from ofa_mcu.io import atomic_write_bytes, atomic_write_text, write_json
+from ofa_mcu.io import atomic_write_text, write_json
 
 from .boards import linker_script, resolve_board
 from .cemit import flash_bytes, render_layers

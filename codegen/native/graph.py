@@ -9,7 +9,6 @@ TFLite's own arithmetic (:mod:`codegen.native.quant`).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -8,11 +8,12 @@ kernel's write order allows it (in-place depthwise and elementwise ops, row-stre
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 from ofa_mcu.errors import UserError
 
-from .graph import Graph, Layer, _combined
+from .graph import Graph, _combined
 
 ALIGN = 4
 
@@ -149,8 +150,33 @@ def lower_bound(graph: Graph, life=None, sizes=None) -> int:
     return best
 
 
-def plan_memory(graph: Graph) -> MemoryPlan:
-    """Assign arena offsets to every buffer of ``graph``; the best of several greedy orders."""
+def _improve(best, sizes, life, rules, lb: int, iters: int):
+    """Local search over placement orders (seeded, so plans are reproducible): move a buffer
+    that touches the peak, or a random one, earlier; keep the order when the peak drops.
+    Stops at the lower bound."""
+    rng = random.Random(0)
+    peak, name, placed, order = best
+    for it in range(iters):
+        if peak <= lb:
+            break
+        cand = list(order)
+        top = [b for b in cand if placed[b] + sizes[b] == peak]
+        b = rng.choice(top) if top and rng.random() < 0.6 else rng.choice(cand)
+        i = cand.index(b)
+        cand.insert(rng.randrange(i + 1), cand.pop(i))
+        p2 = _place(cand, sizes, life, rules)
+        pk = max(p2[x] + sizes[x] for x in p2)
+        if pk <= peak:
+            if pk < peak:
+                name = f"{best[1]}+search"
+            peak, placed, order = pk, p2, cand
+    return peak, name, placed, order
+
+
+def plan_memory(graph: Graph, search_iters: int = 200) -> MemoryPlan:
+    """Assign arena offsets to every buffer of ``graph``: the best of several greedy orders,
+    then a seeded local search over orders (``search_iters`` steps, stopping at the lower
+    bound)."""
     life = lifetimes(graph)
     sizes = {b: _align(graph.buffers[b].size) for b in life}
     rules = _rules(graph, life)
@@ -159,14 +185,19 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         "size*time": sorted(life, key=lambda b: (-sizes[b] * (life[b][1] - life[b][0] + 1), life[b][0])),
         "first": sorted(life, key=lambda b: (life[b][0], -sizes[b])),
         "longest": sorted(life, key=lambda b: (-(life[b][1] - life[b][0]), -sizes[b])),
+        # outputs before their inputs: a streamed output sits below its input, so placing the
+        # later buffer first lets the earlier one go above it at the kernel's distance
+        "reverse": sorted(life, key=lambda b: (-life[b][1], -life[b][0], -sizes[b])),
+        "size-reverse": sorted(life, key=lambda b: (-sizes[b], -life[b][0])),
     }
+    lb = lower_bound(graph, life, sizes)
     best = None
     for name, order in orders.items():
         placed = _place(order, sizes, life, rules)
         peak = max(placed[b] + sizes[b] for b in placed)
         if best is None or peak < best[0]:
-            best = (peak, name, placed)
-    peak, name, placed = best
+            best = (peak, name, placed, order)
+    peak, name, placed, order = _improve(best, sizes, life, rules, lb, search_iters)
     if len(placed) != len(life):
         raise UserError("memory planning failed to place every buffer; report this model")
     overlaps = {}
@@ -175,7 +206,7 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         overlaps[l.index] = any(not (o + sizes[l.output] <= placed[b] or placed[b] + sizes[b] <= o)
                                 for b in l.inputs if b != l.output)
     return MemoryPlan(placed, sizes, life, {b: graph.buffers[b].name for b in life},
-                      {b: graph.buffers[b].kind for b in life}, peak, lower_bound(graph, life, sizes),
+                      {b: graph.buffers[b].kind for b in life}, peak, lb,
                       len(graph.layers), name, overlaps)
 
 

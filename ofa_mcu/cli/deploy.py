@@ -60,13 +60,14 @@ def load_test_image(path: str, height: int, width: int, channels: int):
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def _write_report(summary: dict, project: Path) -> str:
-    """Hand the summary to ``ofa_mcu.report`` when that module offers a deploy report."""
+def _write_report(summary: dict, project: Path, model_name: str, board) -> str:
+    """Hand the summary to ``ofa_mcu.report`` (Markdown/HTML/JSON in ``project/report/``) when
+    that module offers a deploy report; else the project's ``deploy_summary.json`` is the report."""
     try:
-        from ..report import write_deploy_report
+        from ..report.deploy import write_deploy_report
     except ImportError:
         return str(project / "deploy_summary.json")
-    return str(write_deploy_report(summary, project))
+    return str(write_deploy_report(summary, project, model_name=model_name, board=board))
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -95,7 +96,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         allow_over_budget=args.allow_over_budget,
     )
     summary = json.loads((project / "deploy_summary.json").read_text())
-    report = _write_report(summary, project)
+    report = _write_report(summary, project, name, board)
     fit = "fits" if summary["fits"] else "DOES NOT FIT"
     print(
         f"ofa-mcu: wrote {project} ({summary['build_system']} project for {board.name}); model {summary['model_bytes']} B, "

@@ -9,6 +9,9 @@
 - **tail** (persistent data: per-channel requantization arrays, op data, node and tensor
   structs): a linear model over counts of the graph, fitted by least squares on real
   measurements of the host (64-bit) interpreter.
+- a floor: while planning, TFLM needs ``PLANNING_FLOOR_BYTES`` plus per-tensor and per-op
+  bookkeeping on the head side; when that exceeds the plan (small, deep subnets) it sets the
+  arena instead of the head.
 - **flatbuffer**: a linear model over weight bytes, bias bytes, channels, ops and tensors.
 
 Host vs target: the measurements come from the ``tflite-micro`` wheel, a 64-bit build whose
@@ -66,7 +69,23 @@ STRUCT_BYTES = {
     # RecordingMicroAllocator + its buffer allocator + GreedyMemoryPlanner (host, Python wrapper)
     # vs MicroAllocator + SingleArenaBufferAllocator + GreedyMemoryPlanner (target firmware).
     "allocator_objects": (248 + 72 + 72, 36 + 36 + 44),
+    # Planning temporaries (see PLANNING_FLOOR_BYTES): one AllocationInfo per tensor and the
+    # greedy planner's per-buffer bookkeeping (ints only) per planned activation.
+    "AllocationInfo": (32, 24),
+    "planner_per_buffer": (40, 40),
+    "ScratchBufferRequest": (16, 12),  # temporary, per scratch request
+    "ScratchBufferHandle": (8, 4),  # persistent (tail), per scratch request
 }
+
+# While TFLM plans the activations, the head side of the arena holds one AllocationInfo per
+# tensor and per scratch-buffer request, the greedy planner's per-buffer bookkeeping for every
+# planned buffer (activations and scratch) and the ScratchBufferRequest array. Each MEAN asks for
+# SCRATCH_PER_MEAN tiny scratch buffers. A deep, narrow subnet at a small resolution (small plan,
+# many tensors) then needs more than its final head: measured on 9 such Fashion-MNIST subnets
+# (32 px, width 0.5, 17-21 blocks), this formula left a residual of -8..+8 B (alignment);
+# PLANNING_FLOOR_BYTES takes the largest.
+SCRATCH_PER_MEAN = 3
+PLANNING_FLOOR_BYTES = 8
 
 
 def target_tail_delta(g: dict[str, np.ndarray]) -> np.ndarray:
@@ -76,9 +95,20 @@ def target_tail_delta(g: dict[str, np.ndarray]) -> np.ndarray:
     d = d + align(s["NodeAndRegistration"][0] * g["n_ops"]) - align(s["NodeAndRegistration"][1] * g["n_ops"])
     d = d + (align(s["OpDataConv"][0]) - align(s["OpDataConv"][1])) * g["n_conv"]
     d = d + (s["TfLiteAddParams"][0] - s["TfLiteAddParams"][1]) * g["n_add"]
+    d = d + align(s["ScratchBufferHandle"][0] * SCRATCH_PER_MEAN * g["n_mean"]) - align(
+        s["ScratchBufferHandle"][1] * SCRATCH_PER_MEAN * g["n_mean"])
     fixed = sum(s[k][0] - s[k][1] for k in ("TfLiteFullyConnectedParams", "persistent_io_tensors",
                                             "io_quantization", "SubgraphAllocations", "allocator_objects"))
     return d + fixed
+
+
+def planning_floor(g: dict[str, np.ndarray], target: bool) -> np.ndarray:
+    """Head-side bytes TFLM needs while planning (host or 32-bit target)."""
+    i = 1 if target else 0
+    scratch = SCRATCH_PER_MEAN * g["n_mean"]
+    return (align(STRUCT_BYTES["AllocationInfo"][i] * (g["n_tensors"] + scratch))
+            + STRUCT_BYTES["planner_per_buffer"][i] * (g["n_ops"] + 1 + scratch)
+            + STRUCT_BYTES["ScratchBufferRequest"][i] * scratch + PLANNING_FLOOR_BYTES)
 
 
 def _features(g: dict[str, np.ndarray], names) -> np.ndarray:
@@ -205,7 +235,8 @@ def predict_from_graph(g: dict[str, np.ndarray], cal: dict) -> dict[str, np.ndar
     tail_host = predict_linear(g, cal["tail"]["coef"], cal["tail"]["features"])
     tail_target = tail_host - target_tail_delta(g)
     flash = predict_linear(g, cal["flash"]["coef"], cal["flash"]["features"])
-    host, target = head + tail_host, head + tail_target
+    host = tail_host + np.maximum(head, planning_floor(g, target=False))
+    target = tail_target + np.maximum(head, planning_floor(g, target=True))
     return {"sram_bytes": target, "flash_bytes": flash, "tflm_arena_bytes": host, "tflm_arena_bytes_host": host,
             "tflm_arena_bytes_target": target, "tflm_head_bytes": head, "tflm_tail_bytes_host": tail_host,
             "tflm_tail_bytes_target": tail_target, "tflite_bytes": flash}

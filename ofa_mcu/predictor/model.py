@@ -3,11 +3,11 @@
 A saved predictor is a directory with ``model.npz`` (the layers' weights ``W0, b0, W1, b1, ...``,
 float32, ``W`` shaped (in, out)) and ``model.json`` (the encoding name, the space config, the
 activation, the target de-normalisation and free-form metadata: recipe, metrics, data).
-Prediction in points = ``mlp(encode(batch)) * target_scale + target_shift``.
+Prediction in points = ``(mlp(x) + x @ skip) * target_scale + target_shift`` with
+``x = encode(batch)`` (``skip``, an optional linear path, is stored as ``skip`` in the npz).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -42,7 +42,7 @@ class AccuracyPredictor:
 
     def __init__(self, layers: list[tuple[np.ndarray, np.ndarray | None]], encoding: str, space: SpaceConfig,
                  target_scale: float = 1.0, target_shift: float = 0.0, activation: str = "relu",
-                 meta: dict | None = None):
+                 meta: dict | None = None, skip: np.ndarray | None = None):
         if activation not in ACTIVATIONS:
             raise UserError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
         self.layers = [(np.ascontiguousarray(W, dtype=np.float32),
@@ -55,6 +55,7 @@ class AccuracyPredictor:
         self.activation = activation
         self._act = ACTIVATIONS[activation]
         self.meta = dict(meta or {})
+        self.skip = None if skip is None else np.ascontiguousarray(skip, dtype=np.float32).reshape(-1)
         if self.layers[-1][0].shape[1] != 1:
             raise UserError("the predictor's last layer must have one output; the model file is damaged")
 
@@ -69,7 +70,8 @@ class AccuracyPredictor:
 
     def predict_encoded(self, x: np.ndarray) -> np.ndarray:
         """Accuracy in points for already-encoded rows ``x`` (N, input_dim), float64."""
-        h = np.asarray(x, dtype=np.float32)
+        x = np.asarray(x, dtype=np.float32)
+        h = x
         last = len(self.layers) - 1
         for i, (W, b) in enumerate(self.layers):
             h = h @ W
@@ -77,7 +79,10 @@ class AccuracyPredictor:
                 h += b
             if i < last:
                 h = self._act(h)
-        return h[:, 0].astype(np.float64) * self.target_scale + self.target_shift
+        out = h[:, 0]
+        if self.skip is not None:
+            out = out + x @ self.skip
+        return out.astype(np.float64) * self.target_scale + self.target_shift
 
     def predict_batch(self, batch: ArchBatch) -> np.ndarray:
         """Accuracy in points (%) of every arch in ``batch``, float64 (N,)."""
@@ -101,6 +106,8 @@ class AccuracyPredictor:
             arrays[f"W{i}"] = W
             if b is not None:
                 arrays[f"b{i}"] = b
+        if self.skip is not None:
+            arrays["skip"] = self.skip
         buf = _io.BytesIO()
         np.savez_compressed(buf, **arrays)
         atomic_write_bytes(directory / MODEL_NPZ, buf.getvalue())
@@ -130,9 +137,10 @@ class AccuracyPredictor:
         try:
             with np.load(npz) as z:
                 layers = [(z[f"W{i}"], z[f"b{i}"] if f"b{i}" in z else None) for i in range(int(spec["n_layers"]))]
+                skip = z["skip"] if "skip" in z else None
             space = SpaceConfig.from_dict(spec["space"])
             return cls(layers, spec["encoding"], space, spec["target_scale"], spec["target_shift"],
-                       spec.get("activation", "relu"), spec.get("meta", {}))
+                       spec.get("activation", "relu"), spec.get("meta", {}), skip)
         except (OSError, KeyError, ValueError, TypeError) as exc:
             if isinstance(exc, UserError):
                 raise

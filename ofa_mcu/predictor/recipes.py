@@ -10,7 +10,7 @@ neither recipe is badly undertrained on a few hundred pairs.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import UserError
 
@@ -32,6 +32,8 @@ class MLPSpec:
     target: str = "lab_fraction"    # see train.TARGETS
     last_bias: bool = False
     standardize_inputs: bool = False
+    linear_skip: bool = False       # add a linear path input -> output beside the MLP
+    refit_head_epochs: int = 0      # then retrain only the output layer (and skip) without dropout
 
 
 @dataclass(frozen=True)

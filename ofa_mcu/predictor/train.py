@@ -65,6 +65,25 @@ class TrainedMLP:
     steps: int
     seconds: float
     final_loss: float
+    skip: np.ndarray | None = None
+
+
+def _net_class():
+    from torch import nn
+
+    class Net(nn.Module):
+        """An MLP plus an optional linear path from the input straight to the output."""
+
+        def __init__(self, mlp, skip):
+            super().__init__()
+            self.mlp = mlp
+            self.skip = skip
+
+        def forward(self, x):
+            out = self.mlp(x)
+            return out + self.skip(x) if self.skip is not None else out
+
+    return Net
 
 
 def _check_spec(spec: MLPSpec) -> None:
@@ -101,6 +120,7 @@ def train_mlp(x: np.ndarray, y: np.ndarray, spec: MLPSpec, seed: int, weights: n
     yt = torch.from_numpy(np.asarray(y, dtype=np.float32))
     wt = None if weights is None else torch.from_numpy(np.asarray(weights, dtype=np.float32))
 
+    _Net = _net_class()
     torch.manual_seed(seed)
     mods: list = []
     prev = dim
@@ -110,7 +130,9 @@ def train_mlp(x: np.ndarray, y: np.ndarray, spec: MLPSpec, seed: int, weights: n
             mods.append(nn.Dropout(spec.dropout))
         prev = h
     mods.append(nn.Linear(prev, 1, bias=spec.last_bias))
-    net = nn.Sequential(*mods)
+    net = _Net(nn.Sequential(*mods), nn.Linear(dim, 1, bias=False) if spec.linear_skip else None)
+    if net.skip is not None:
+        nn.init.zeros_(net.skip.weight)
     opt = torch.optim.Adam(net.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     loss_fn = getattr(nn, LOSSES[spec.loss])(reduction="none")
     sched = SCHEDULES[spec.schedule]
@@ -142,8 +164,10 @@ def train_mlp(x: np.ndarray, y: np.ndarray, spec: MLPSpec, seed: int, weights: n
         last = running / count
         bar.set_postfix(loss=f"{last:.4f}")
     net.eval()
+    if spec.refit_head_epochs > 0:
+        _refit_head(net, xt, yt, wt, spec, loss_fn, rng)
 
-    linears = [m for m in net if isinstance(m, nn.Linear)]
+    linears = [m for m in net.mlp if isinstance(m, nn.Linear)]
     layers = []
     for j, lin in enumerate(linears):
         W = lin.weight.detach().numpy().T.astype(np.float32).copy()
@@ -154,12 +178,48 @@ def train_mlp(x: np.ndarray, y: np.ndarray, spec: MLPSpec, seed: int, weights: n
             b = (b0 - (mu / sd) @ W).astype(np.float32)
             W = (W / sd[:, None]).astype(np.float32)
         layers.append((W, b))
-    return TrainedMLP(layers, epochs, step, time.perf_counter() - t0, last)
+    skip = None
+    if net.skip is not None:
+        # the skip reads the standardised input too: x @ (v / sd) - (mu / sd) @ v
+        v = net.skip.weight.detach().numpy()[0].astype(np.float32)
+        skip = (v / sd).astype(np.float32)
+        skip_const = float(-(mu / sd) @ v)
+        Wl, bl = layers[-1]
+        bl = np.zeros(1, np.float32) if bl is None else bl
+        layers[-1] = (Wl, (bl + skip_const).astype(np.float32))
+    return TrainedMLP(layers, epochs, step, time.perf_counter() - t0, last, skip)
+
+
+def _refit_head(net, xt, yt, wt, spec: MLPSpec, loss_fn, rng: np.random.Generator) -> None:
+    """Retrain the output layer (and the linear skip) on the hidden features computed without
+    dropout: dropout-trained nets predict shrunk toward the mean at inference, and this removes
+    that bias (measured: about -0.05 accuracy points MAE on the VWW pairs)."""
+    import torch
+
+    body = net.mlp[:-1]
+    head = net.mlp[-1]
+    with torch.no_grad():
+        hidden = torch.cat([body(xt[i:i + 8192]) for i in range(0, len(xt), 8192)])
+    params = list(head.parameters()) + ([] if net.skip is None else list(net.skip.parameters()))
+    opt = torch.optim.Adam(params, lr=spec.lr * 0.1)
+    n = len(xt)
+    for _ in range(spec.refit_head_epochs):
+        perm = torch.from_numpy(rng.permutation(n))
+        for i in range(0, n, spec.batch_size):
+            idx = perm[i:i + spec.batch_size]
+            out = head(hidden[idx]).squeeze(1)
+            if net.skip is not None:
+                out = out + net.skip(xt[idx]).squeeze(1)
+            per_row = loss_fn(out, yt[idx])
+            loss = (per_row * wt[idx]).sum() / wt[idx].sum() if wt is not None else per_row.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
 
 
 def _predictor(mlp: TrainedMLP, spec: MLPSpec, cfg: SpaceConfig, scale: float, shift: float,
                meta: dict) -> AccuracyPredictor:
-    return AccuracyPredictor(mlp.layers, spec.encoding, cfg, scale, shift, "relu", meta)
+    return AccuracyPredictor(mlp.layers, spec.encoding, cfg, scale, shift, "relu", meta, skip=mlp.skip)
 
 
 def fit_recipe(batch: ArchBatch, acc: np.ndarray, recipe: Recipe, cfg: SpaceConfig, seed: int = 0,

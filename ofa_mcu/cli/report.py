@@ -1,0 +1,30 @@
+"""``ofa-mcu report``: render the deployment report from a saved results file."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Validate RESULTS.json and write report.md / report.html / report.json + plots."""
+    from ..report import load_results, write_report
+    from ..report.writer import parse_formats
+
+    formats = parse_formats(args.format)
+    results = load_results(args.results)
+    out = Path(args.out) if args.out else Path(args.results).resolve().parent / "report"
+    written = write_report(results, out, formats=formats, force=args.force)
+    files = ", ".join(str(written[f]) for f in formats)
+    n_plots = sum(1 for k in written if k.startswith("plots/"))
+    print(f"ofa-mcu: wrote {files} ({n_plots} plots in {out / 'plots'})")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``report``."""
+    p = sub.add_parser("report", help="render the deployment report (Markdown, HTML, JSON) from a results file")
+    p.add_argument("results", help="results.json written by ofa-mcu build/deploy (schema: ofa_mcu/report/schema.md)")
+    p.add_argument("--out", help="report folder (default: report/ beside RESULTS)")
+    p.add_argument("--format", default="md,html,json", help="comma-separated subset of md,html,json (default: all)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing report")
+    p.set_defaults(func=cmd_report)
