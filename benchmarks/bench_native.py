@@ -99,6 +99,24 @@ def measure_one(label, arch, cfg, work: Path, board: str, n_inputs: int, seed: i
     return rec
 
 
+def refit(paths: list[str]) -> int:
+    """Fit the latency coefficients on the per-layer counts of saved benchmark records."""
+    from codegen.native.latency import COEFFS_PATH, fit
+    from ofa_mcu.io import read_json, write_json
+
+    recs, names = [], []
+    for p in paths:
+        data = read_json(p, "benchmark records")
+        recs += [r for r in data["records"] if "per_layer" in r]
+        names.append(f"{data['space']} on {data['board']}")
+    coeffs = fit((np.array(r["features"]), np.array(r["per_layer"])) for r in recs)
+    coeffs["fitted_on"] = f"{len(recs)} subnets ({'; '.join(names)})"
+    write_json(COEFFS_PATH, coeffs)
+    print(f"latency model on {len(recs)} networks: max rel. error {coeffs['max_rel_error']:.3f}, median "
+          f"{coeffs['median_rel_error']:.3f} -> {COEFFS_PATH}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--space", default="vww", choices=("vww", "fashion_mnist"))
@@ -108,9 +126,13 @@ def main(argv=None) -> int:
     ap.add_argument("--inputs", type=int, default=20, help="random inputs for the bit-exactness check")
     ap.add_argument("--no-qemu", action="store_true", help="skip firmware builds and instruction counts")
     ap.add_argument("--fit-latency", action="store_true", help="refit codegen/native/latency_coeffs.json")
+    ap.add_argument("--refit", nargs="+", metavar="JSON", default=None,
+                    help="only refit the latency model from records saved with --out (no measuring)")
     ap.add_argument("--out", default=None, help="write all records as JSON here")
     ap.add_argument("--plot", default=None, help="draw the first model's memory plan to this PNG")
     args = ap.parse_args(argv)
+    if args.refit:
+        return refit(args.refit)
 
     from tqdm import tqdm
 

@@ -15,10 +15,9 @@ is given) and a dataset:
         --dataset imagefolder --root /data/vww --n-eval 2000 --out benchmarks/results/quant_vww.json
 
 A trained supernet's subnet should have its BN statistics re-calibrated before folding (pass
-``--bn-calib N`` to do so on N training images). Without a checkpoint the subnet keeps its random
-weights, gets BN statistics from 500 training images and a classifier fitted by ridge regression
-on the pooled features (``--fit-head``), so that it classifies well above chance and int8 errors
-show up in top-1.
+``--bn-calib N`` to do so on N training images). Without a checkpoint the subnet is trained from scratch
+for a couple of epochs on a few thousand training images (``--train-images``,
+``--train-epochs``), so that it classifies well above chance and int8 errors show up in top-1.
 """
 from __future__ import annotations
 
@@ -79,27 +78,23 @@ def build_model(args, cfg):
     return arch, model.eval()
 
 
-def fit_classifier(model, images: np.ndarray, labels: np.ndarray, n_classes: int, ridge: float = 1e-2) -> None:
-    """Give a random-weight subnet a trained read-out: ridge regression of one-hot labels on the
-    pooled features (random features + a fitted linear layer classify Fashion-MNIST well
-    above chance, so int8 errors show up as accuracy drops)."""
+def quick_train(model, images: np.ndarray, labels: np.ndarray, epochs: int, seed: int, batch: int = 64) -> None:
+    """A few epochs of Adam on (images, labels): turns the random-weight subnet into a small
+    trained model, so int8 errors show up as real accuracy drops."""
     import torch
 
-    feats = []
-    hook = model.classifier.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach()))
-    with torch.no_grad():
-        for i in range(0, len(images), 100):
-            model(torch.from_numpy(images[i:i + 100]))
-    hook.remove()
-    x = torch.cat(feats).double().numpy()
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    z = (x - mu) / sd
-    y = np.eye(n_classes)[labels]
-    w = np.linalg.solve(z.T @ z + ridge * len(z) * np.eye(z.shape[1]), z.T @ (y - y.mean(0)))
-    lin = model.classifier.linear
-    with torch.no_grad():
-        lin.weight.copy_(torch.from_numpy((w / sd[:, None]).T.astype(np.float32)))
-        lin.bias.copy_(torch.from_numpy((y.mean(0) - (mu / sd) @ w).astype(np.float32)))
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    x, y = torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+    model.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x) - batch + 1, batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    model.eval()
 
 
 def bn_recalibrate(model, images: np.ndarray, batch: int = 100) -> None:
@@ -127,8 +122,9 @@ def main(argv=None) -> int:
     p.add_argument("--n-calib", type=int, default=200, help="calibration images for int8 (default 200)")
     p.add_argument("--n-eval", type=int, default=1000, help="evaluation images (default 1000)")
     p.add_argument("--bn-calib", type=int, default=0, help="re-calibrate BN on this many images first")
-    p.add_argument("--fit-head", type=int, default=2000,
-                   help="random weights only: fit the classifier by ridge regression on this many images")
+    p.add_argument("--train-images", type=int, default=6000,
+                   help="no checkpoint: train the subnet briefly on this many training images (default 6000)")
+    p.add_argument("--train-epochs", type=int, default=2, help="no checkpoint: epochs of that training (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="also write the results as JSON here")
     args = p.parse_args(argv)
@@ -142,13 +138,12 @@ def main(argv=None) -> int:
     cfg = get_space(args.space)
     arch, model = build_model(args, cfg)
     res = arch["image_size"]
-    n_train = max(args.n_calib, args.bn_calib, 0 if args.checkpoint else args.fit_head)
+    n_train = max(args.n_calib, args.bn_calib, 0 if args.checkpoint else args.train_images)
     calib, calib_labels, evals, labels = load_arrays(args.dataset, args.root, res, n_train, args.n_eval, args.seed)
-    if args.bn_calib or not args.checkpoint:
-        # Random weights: BN statistics from real data keep the deep random net's features alive.
-        bn_recalibrate(model, calib[: args.bn_calib or 500])
-    if not args.checkpoint and args.fit_head:
-        fit_classifier(model, calib[: args.fit_head], calib_labels[: args.fit_head], cfg.n_classes)
+    if not args.checkpoint and args.train_epochs:
+        quick_train(model, calib[: args.train_images], calib_labels[: args.train_images], args.train_epochs, args.seed)
+    if args.bn_calib:
+        bn_recalibrate(model, calib[: args.bn_calib])
     calib = calib[: args.n_calib]
     net = model.fold()
 
@@ -159,7 +154,8 @@ def main(argv=None) -> int:
     real = measure_tflm(tflite)
     pred = TFLMEfficiency(cfg).evaluate(arch)
 
-    kind = f"checkpoint {args.checkpoint}" if args.checkpoint else f"random features + ridge read-out ({args.fit_head} images)"
+    kind = (f"checkpoint {args.checkpoint}" if args.checkpoint
+            else f"briefly trained from scratch ({args.train_epochs} epochs x {args.train_images} images)")
     print(f"model: {kind}; arch at {res} px; "
           f"{len(evals)} {args.dataset} images, {len(calib)} calibration images")
     print(f"{'path':<12}{'top-1 %':>9}{'drop (pts)':>12}")

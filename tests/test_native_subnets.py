@@ -3,6 +3,8 @@
 size / stride / SE / residual case covered, and a static arena at most half TFLM's."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -31,18 +33,28 @@ def _arch(i: int) -> dict:
 ARCHS = [_arch(i) for i in range(3)]
 
 
-@pytest.fixture(scope="module")
-def converted():
+@functools.cache
+def _convert(i: int):
+    """(arch, tflite, TFLM arena) of subnet ``i`` (converted once per test process)."""
     from ofa_mcu.quant import convert_int8, measure_tflm
 
-    out = []
-    for i, arch in enumerate(ARCHS):
-        rng = np.random.default_rng(100 + i)
-        net = random_folded(build_table(arch, CFG), rng)
-        calib = rng.standard_normal((8, 1, arch["image_size"], arch["image_size"])).astype(np.float32)
-        tfl = convert_int8(net, calib)
-        out.append((arch, tfl, measure_tflm(tfl)["tflm_arena_bytes"]))
-    return out
+    arch = ARCHS[i]
+    rng = np.random.default_rng(100 + i)
+    net = random_folded(build_table(arch, CFG), rng)
+    calib = rng.standard_normal((8, 1, arch["image_size"], arch["image_size"])).astype(np.float32)
+    tfl = convert_int8(net, calib)
+    return arch, tfl, measure_tflm(tfl)["tflm_arena_bytes"]
+
+
+@pytest.fixture
+def converted():
+    class _Lazy:
+        def __getitem__(self, i):
+            return _convert(i)
+
+        def __iter__(self):
+            return (_convert(i) for i in range(len(ARCHS)))
+    return _Lazy()
 
 
 @pytest.mark.slow

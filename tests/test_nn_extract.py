@@ -165,18 +165,3 @@ def test_onnx_export_runs_in_onnxruntime(tmp_path, vww_net):
         want = sub(x).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
 
-
-def test_recalibrate_bn_averages_over_batches():
-    from ofa_mcu.nn import recalibrate_bn
-
-    torch.manual_seed(5)
-    sub = StaticSubnet(build_table(smallest_arch(FASHION_MNIST), FASHION_MNIST)).eval()
-    batches = [torch.randn(4, 1, 32, 32) * (i + 1) + i for i in range(3)]
-    assert recalibrate_bn(sub, batches) == 3
-    with torch.no_grad():
-        want = torch.stack([sub.first_conv.conv(b).mean(dim=(0, 2, 3)) for b in batches]).mean(0)
-    assert torch.allclose(sub.first_conv.bn.running_mean, want, atol=1e-5)
-    assert not sub.training and sub.first_conv.bn.momentum == FASHION_MNIST.bn_momentum
-    assert recalibrate_bn(sub, iter(batches * 5), max_batches=2) == 2
-    with pytest.raises(ValueError):
-        recalibrate_bn(sub, [])

@@ -67,7 +67,7 @@ def test_graph_is_clean_full_int8(chain):
     assert not info["per_tensor_conv_weights"]
     assert "QUANTIZE" not in info["ops"] and "DEQUANTIZE" not in info["ops"]
     # Exactly the op sequence the memory model assumes (PADs only where they are needed).
-    assert info["ops"] == [op.op for op in graph_plan(chain["net"].table)]
+    assert info["ops"] == [op.op for op in graph_plan(chain["net"].table).ops]
     n_se = sum(1 for b in chain["net"].table.blocks if b.se_mid)
     assert n_se >= 1 and info["op_counts"]["MUL"] == n_se  # hard-sigmoid costs no op of its own
 

@@ -31,6 +31,34 @@ def test_batch_graph_matches_scalar_plan(cfg):
             assert g[key][i] == ref[key], (key, arch)
 
 
+def test_greedy_head_is_never_below_peak_live_and_sometimes_above():
+    from ofa_mcu.quant.graph_plan import batch_graph
+
+    batch = sample_batch(np.random.default_rng(4), 1500, VWW, wids=(0, 1, 2))
+    g = batch_graph(build_batch_table(batch, VWW))
+    assert np.all(g["head"] >= g["peak_live"])
+    assert 0 < np.count_nonzero(g["head"] > g["peak_live"]) < 0.05 * len(batch)
+
+
+# A VWW subnet on which TFLM's greedy planner fragments: its input (block 2's residual input,
+# 16 KB) ends up above the expand and depthwise buffers, so the head exceeds the peak of live
+# bytes. Measured with the TFLM host interpreter: head 229,376 B; peak of live bytes 212,992 B.
+FRAGMENTING_ARCH = {"wid": 0, "ks": [3, 7, 5, 5, 5, 3, 3, 7, 5, 3, 7, 3, 7, 5, 3, 5, 5, 7, 5, 7],
+                    "e": [3, 6, 6, 3, 3, 6, 3, 3, 4, 6, 4, 3, 6, 4, 6, 3, 3, 4, 6, 4], "d": [2, 2, 1, 2, 1, 1],
+                    "image_size": 128}
+
+
+@pytest.mark.slow
+def test_greedy_head_matches_tflm_where_it_fragments():
+    from ofa_mcu.quant.graph_plan import batch_graph, graph_counts
+    from ofa_mcu.quant.measure import measure_arch
+
+    ref = graph_counts(build_table(FRAGMENTING_ARCH, VWW))
+    g = batch_graph(build_batch_table(ArchBatch.from_dicts([FRAGMENTING_ARCH], VWW), VWW))
+    real, _ = measure_arch(FRAGMENTING_ARCH, VWW, seed=0)
+    assert real["head"] == ref["head"] == g["head"][0] > ref["peak_live"]
+
+
 def test_head_is_at_least_the_lab_estimate():
     """The converted graph holds at least what the lab counts (PAD copies and SE add to it)."""
     from ofa_mcu.efficiency.analytic import batch_lab_peak
@@ -143,16 +171,18 @@ def test_version_mismatch_is_refused_or_warned(tmp_path):
         load_calibration("fashion_mnist", tmp_path / "missing.json")
 
 
-def test_tflm_model_evaluates_populations_fast_and_consistently():
+def test_tflm_model_evaluates_populations_consistently():
     from ofa_mcu.efficiency.analytic import AnalyticEfficiency
     from ofa_mcu.efficiency.tflm_model import TFLMEfficiency
 
-    batch = sample_batch(np.random.default_rng(5), 10000, VWW)
+    batch = sample_batch(np.random.default_rng(5), 1000, VWW)
     out = TFLMEfficiency(VWW).evaluate_batch(batch)
     ana = AnalyticEfficiency(VWW).evaluate_batch(batch)
     assert np.array_equal(out["macs"], ana["macs"]) and np.array_equal(out["params"], ana["params"])
     assert np.all(out["sram_bytes"] > ana["sram_bytes"])
     assert np.all(out["flash_bytes"] > out["params"])
-    assert np.all(out["tflm_arena_bytes_host"] == out["tflm_head_bytes"] + out["tflm_tail_bytes_host"])
+    assert np.all(out["tflm_arena_bytes_host"] >= out["tflm_head_bytes"] + out["tflm_tail_bytes_host"])
+    assert np.all(out["tflm_arena_bytes_target"] < out["tflm_arena_bytes_host"])
+    assert np.all(out["tflm_head_bytes"] >= out["tflm_peak_live_bytes"])
     one = TFLMEfficiency(VWW).evaluate(batch.to_dicts()[7])
     assert one == {k: int(v[7]) for k, v in out.items()}

@@ -17,6 +17,10 @@ def _recipe_from_args(args: argparse.Namespace):
         changes["members"] = args.members
     if args.distill_archs is not None:
         changes["distill_n_random"] = args.distill_archs
+    if args.min_steps is not None:
+        changes["model_min_steps"] = args.min_steps
+        if recipe.distill is not None:
+            changes["student_min_steps"] = args.min_steps
     return recipe.with_(**changes) if changes else recipe
 
 
@@ -35,11 +39,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from ..predictor.recipes import get_recipe
 
     cfg = get_space(args.space)
-    for name, value in (("--epochs", args.epochs), ("--members", args.members)):
-        if value is not None and value < 1:
-            raise UserError(f"{name} {value} must be at least 1")
-    if args.distill_archs is not None and args.distill_archs < 0:
-        raise UserError(f"--distill-archs {args.distill_archs} must be 0 or more")
+    for name, value, low in (("--epochs", args.epochs, 1), ("--members", args.members, 1),
+                             ("--min-steps", args.min_steps, 0), ("--distill-archs", args.distill_archs, 0),
+                             ("--threads", args.threads, 1)):
+        if value is not None and value < low:
+            raise UserError(f"{name} {value} must be at least {low}")
     recipe = _recipe_from_args(args)
     baselines = [get_recipe(n) for n in args.compare]
     _set_threads(args.threads)
@@ -104,15 +108,19 @@ def register(sub) -> None:
     f.add_argument("--out", required=True, metavar="DIR", help="output directory (model + report)")
     f.add_argument("--val-fraction", type=float, default=0.2, help="held-out fraction (default 0.2)")
     f.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
-    f.add_argument("--recipe", default="default", help="training recipe: default, lab, single (default: default)")
+    f.add_argument("--recipe", default="default", help="training recipe: default, lab, small (default: default)")
     f.add_argument("--space", default="vww", help="search space of the archs: vww, fashion_mnist (default vww)")
     f.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (of each member)")
     f.add_argument("--members", type=int, default=None, help="override the recipe's ensemble size")
+    f.add_argument("--min-steps", type=int, default=None,
+                   help="override the recipe's minimum optimiser steps per MLP (epochs rise to reach it)")
     f.add_argument("--distill-archs", type=int, default=None,
                    help="override how many random archs the teachers label for distillation")
     f.add_argument("--compare", nargs="*", default=[], metavar="RECIPE",
                    help="also train these recipes on the same split and report them (e.g. --compare lab)")
-    f.add_argument("--threads", type=int, default=None, help="torch threads for training (default: torch's)")
+    f.add_argument("--threads", type=int, default=1,
+                   help="torch threads for training (default 1: these small MLPs gain little from more "
+                        "threads and slow down badly on a busy machine)")
     f.add_argument("--quiet", action="store_true", help="no progress bars")
     f.add_argument("--force", action="store_true", help="overwrite a non-empty output directory")
     f.set_defaults(func=cmd_fit)

@@ -51,14 +51,14 @@ def run_search(args: argparse.Namespace, cfg, progress: bool = True):
     if args.max_latency_ms is not None and board is None:
         raise UserError("--max-latency-ms needs --board (latency is estimated for a board's core and clock)")
     model_name = args.efficiency or ("tflm" if board is not None else "analytic")
-    kwargs = {"board": board} if model_name == "tflm" and board is not None else {}
-    model = get_efficiency_model(model_name, cfg, **kwargs)
+    model = get_efficiency_model(model_name, cfg)
     predictor = load_predictor(args.predictor or cfg.name)
     if predictor.space != cfg:
         raise UserError(f"the predictor was trained for space {predictor.space.name!r}, not {cfg.name!r}; "
                         f"pass --space {predictor.space.name} or a predictor for {cfg.name}")
     constraints = budget_limits(max_macs=args.max_macs, max_params=args.max_params, max_sram_kb=args.max_sram_kb,
-                                max_flash_kb=args.max_flash_kb, max_latency_ms=args.max_latency_ms, board=board)
+                                max_flash_kb=args.max_flash_kb, max_latency_ms=args.max_latency_ms, board=board,
+                                cfg=cfg)
     strategy = get_strategy(args.strategy)
     if args.strategy == "random":
         if args.samples < 1:

@@ -2,10 +2,11 @@
 
 ``tflm_arena_bytes = head + tail``, as TFLM's ``print_allocations`` splits it:
 
-- **head** (the activation plan): the exact peak of live 16-byte-aligned tensors over the op
-  sequence ``ofa_mcu.quant`` emits (PAD copies, SE tensors, residuals kept live), vectorized in
-  :mod:`ofa_mcu.quant.graph_plan`. No fitting; it equals TFLM's plan on every measured
-  subnet. It holds bytes of data, so it is the same on the host and on a 32-bit MCU.
+- **head** (the activation plan): TFLM's greedy layout of the 16-byte-aligned activation
+  buffers of the op sequence ``ofa_mcu.quant`` emits (PAD copies, SE tensors, residuals kept
+  live), computed exactly and vectorized in :mod:`ofa_mcu.quant.graph_plan`. No fitting; it
+  equals TFLM's head on every measured subnet. It holds bytes of data, so it is the same on the
+  host and on a 32-bit MCU.
 - **tail** (persistent data: per-channel requantization arrays, op data, node and tensor
   structs): a linear model over counts of the graph, fitted by least squares on real
   measurements of the host (64-bit) interpreter.
@@ -218,13 +219,14 @@ class TFLMEfficiency(EfficiencyModel):
             "flash_bytes": "the int8 .tflite flatbuffer (weights, biases, quantization, graph); firmware code extra",
             "tflm_arena_bytes_host": "TFLM arena of the 64-bit host interpreter (what `ofa-mcu measure` reports)",
             "tflm_arena_bytes_target": "same as sram_bytes",
-            "tflm_head_bytes": "activation plan (same on host and target)",
+            "tflm_head_bytes": "activation plan: TFLM's greedy layout (same on host and target)",
+            "tflm_peak_live_bytes": "peak of live activation bytes over ops (a lower bound of the head)",
             "tflm_tail_bytes_host": "persistent data, 64-bit host",
             "tflm_tail_bytes_target": "persistent data, 32-bit target (derived from struct sizes)",
         }
 
 
-METRICS = ("macs", "params", "peak_lab_bytes", "sram_bytes", "flash_bytes", "tflm_arena_bytes",
+METRICS = ("macs", "params", "peak_lab_bytes", "tflm_peak_live_bytes", "sram_bytes", "flash_bytes", "tflm_arena_bytes",
            "tflm_arena_bytes_host", "tflm_arena_bytes_target", "tflm_head_bytes", "tflm_tail_bytes_host",
            "tflm_tail_bytes_target", "tflite_bytes")
 
@@ -239,7 +241,7 @@ def predict_from_graph(g: dict[str, np.ndarray], cal: dict) -> dict[str, np.ndar
     target = tail_target + np.maximum(head, planning_floor(g, target=True))
     return {"sram_bytes": target, "flash_bytes": flash, "tflm_arena_bytes": host, "tflm_arena_bytes_host": host,
             "tflm_arena_bytes_target": target, "tflm_head_bytes": head, "tflm_tail_bytes_host": tail_host,
-            "tflm_tail_bytes_target": tail_target, "tflite_bytes": flash}
+            "tflm_tail_bytes_target": tail_target, "tflite_bytes": flash, "tflm_peak_live_bytes": g["peak_live"]}
 
 
 # ---- fitting and error tables ---------------------------------------------------------------

@@ -1,6 +1,5 @@
 """The torch side of the search space: the OFA-MCUNet supernet with its elastic operations,
 static subnets (extraction, BN folding, ONNX export), checkpoint loading and hook counters."""
-from .bn import recalibrate_bn
 from .checkpoint import load_supernet_state, read_checkpoint
 from .init import init_model, randomize_bn
 from .resolution import ElasticResolutionCollate, resize_batch, sample_resolution
@@ -8,4 +7,4 @@ from .static_layers import StaticSubnet
 from .supernet import OFAMCUNet
 
 __all__ = ["OFAMCUNet", "StaticSubnet", "load_supernet_state", "read_checkpoint", "sample_resolution",
-           "resize_batch", "ElasticResolutionCollate", "recalibrate_bn", "init_model", "randomize_bn"]
+           "resize_batch", "ElasticResolutionCollate", "init_model", "randomize_bn"]

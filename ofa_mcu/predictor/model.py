@@ -71,6 +71,9 @@ class AccuracyPredictor:
     def predict_encoded(self, x: np.ndarray) -> np.ndarray:
         """Accuracy in points for already-encoded rows ``x`` (N, input_dim), float64."""
         x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise UserError(f"the predictor expects {self.input_dim} encoding columns ({self.encoding!r}), "
+                            f"got shape {x.shape}; was it trained for space {self.space.name!r}?")
         h = x
         last = len(self.layers) - 1
         for i, (W, b) in enumerate(self.layers):

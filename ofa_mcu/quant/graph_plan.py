@@ -1,10 +1,10 @@
 """The op sequence that ``ofa_mcu.quant`` emits for an arch, and TFLM's activation plan of it.
 
 Two forms of the same arithmetic, as in ``analytic.py``: :func:`graph_plan` walks one
-:class:`ArchTable` and lists every op with its live activation tensors (readable reference),
-and :func:`batch_graph` computes the head (peak of live tensors) and the counts the tail and
-flatbuffer models need for a whole :class:`BatchTable` at once. Tests check they agree with
-each other and with real conversions.
+:class:`ArchTable` and lists every op with its activation buffers (readable reference), and
+:func:`batch_graph` computes the head and the counts the tail and flatbuffer models need for a
+whole :class:`BatchTable` at once. Tests check they agree with each other and with real
+conversions.
 
 What the converter emits (see ``ofa_mcu/quant/keras_builder.py``): [PAD] CONV (stem), CONV
 (block 0); per block CONV expand, [PAD], DEPTHWISE, [MEAN, CONV, CONV, MUL] (SE), CONV
@@ -12,9 +12,14 @@ project, [ADD]; CONV feature mix, MEAN, FULLY_CONNECTED. A PAD appears before a 
 conv whose input size is even, padding ``k // 2`` before and ``k // 2 - 1`` after.
 
 TFLM plans activations as buffers aligned to 16 bytes, each live from the op that writes it to
-the last op that reads it (a residual block's input stays live until its ADD). The peak over
-ops of the sum of live buffers is the head; on this graph family TFLM's greedy planner reaches
-it exactly (checked against measurements).
+the last op that reads it (a residual block's input stays live until its ADD, an SE block's
+depthwise output until its MUL). Its GreedyMemoryPlanner places them largest first at the
+lowest offset clear of every overlapping buffer; the head is the top of that layout. It equals
+the peak over ops of the live bytes (``peak_live``) on about 99 % of random subnets; on the
+rest (a small residual input stacked above its block's large expand and depthwise buffers)
+it is larger, by up to 7 % measured, so the head is computed by running the same greedy
+algorithm (:meth:`GraphPlan.greedy_size`, vectorized in :func:`batch_greedy`). It matched
+TFLM's own head on every measured subnet.
 """
 from __future__ import annotations
 
@@ -44,73 +49,111 @@ def pad_amounts(kernel: int, stride: int, in_hw: int) -> tuple[int, int] | None:
 
 @dataclass
 class PlannedOp:
-    """One op of the converted graph: its name, the activation bytes live while it runs
-    (inputs, outputs and tensors kept for later ops), and counts for the tail model."""
+    """One op of the converted graph: its name, the activation buffers it reads and the one it
+    writes (indices into :attr:`GraphPlan.sizes`), and its output channels when it is a
+    CONV_2D / DEPTHWISE_CONV_2D (they size the per-channel arrays of the tail)."""
 
     op: str
-    live: int
-    out_ch: int = 0  # output channels of CONV_2D / DEPTHWISE_CONV_2D (per-channel arrays)
+    inputs: tuple[int, ...]
+    output: int
+    out_ch: int = 0
 
 
-def graph_plan(t: ArchTable) -> list[PlannedOp]:
-    """The converted graph of ``t`` as a list of ops with their live activation bytes."""
-    ops: list[PlannedOp] = []
+@dataclass
+class GraphPlan:
+    """The converted graph: ops in execution order and the 16-byte-aligned size of every
+    activation buffer (buffer 0 is the input image; buffer ``i > 0`` is written by op ``i - 1``)."""
+
+    ops: list[PlannedOp]
+    sizes: list[int]
+
+    def lifetimes(self) -> list[tuple[int, int]]:
+        """(first op, last op) of each buffer, as TFLM's allocation info computes them."""
+        first = [0] * len(self.sizes)
+        last = [0] * len(self.sizes)
+        for k, op in enumerate(self.ops):
+            first[op.output] = k
+            last[op.output] = max(last[op.output], k)
+            for i in op.inputs:
+                last[i] = max(last[i], k)
+        last[self.ops[-1].output] = len(self.ops) - 1
+        return list(zip(first, last))
+
+    def peak_live(self) -> int:
+        """Max over ops of the bytes of live buffers (a lower bound of any plan)."""
+        spans = self.lifetimes()
+        return max(sum(s for s, (f, l) in zip(self.sizes, spans) if f <= k <= l) for k in range(len(self.ops)))
+
+    def greedy_size(self) -> int:
+        """The arena TFLM's GreedyMemoryPlanner lays these buffers out in: buffers by size,
+        largest first (ties in tensor order, which is op order here), each at the lowest offset
+        that clears every placed buffer whose lifetime overlaps its own."""
+        spans = self.lifetimes()
+        order = sorted(range(len(self.sizes)), key=lambda j: -self.sizes[j])
+        placed: list[tuple[int, int, int, int]] = []
+        top = 0
+        for j in order:
+            size, (f, l) = self.sizes[j], spans[j]
+            offset = 0
+            for o, s, pf, pl in sorted(p for p in placed if not (p[2] > l or f > p[3])):
+                if o >= offset + size:
+                    break
+                offset = max(offset, o + s)
+            placed.append((offset, size, f, l))
+            top = max(top, offset + size)
+        return top
+
+
+def graph_plan(t: ArchTable) -> GraphPlan:
+    """The converted graph of ``t``: ops with their activation buffers."""
     a = align
-    cin = t.cfg.in_channels
+    sizes = [a(t.cfg.in_channels * t.image_size ** 2)]
+    ops: list[PlannedOp] = []
+
+    def emit(name: str, inputs: tuple[int, ...], size: int, out_ch: int = 0) -> int:
+        sizes.append(a(size))
+        ops.append(PlannedOp(name, inputs, len(sizes) - 1, out_ch))
+        return len(sizes) - 1
+
     fc = t.first_conv
-    x = a(cin * fc.in_hw ** 2)
+    x = 0
     pad = pad_amounts(fc.kernel, fc.stride, fc.in_hw)
     if pad:
-        padded = a(cin * (fc.in_hw + sum(pad)) ** 2)
-        ops.append(PlannedOp("PAD", x + padded))
-        x = padded
-    y = a(fc.out_elems)
-    ops.append(PlannedOp("CONV_2D", x + y, fc.out_ch))
+        x = emit("PAD", (x,), fc.in_ch * (fc.in_hw + sum(pad)) ** 2)
+    x = emit("CONV_2D", (x,), fc.out_elems, fc.out_ch)
     for i, b in enumerate(t.blocks):
         convs = {c.role: c for c in t.block_convs(i)}
-        block_in = a(b.in_ch * b.in_hw ** 2)
-        keep = block_in if b.residual else 0
-        x = block_in
+        block_in = x
         if "expand" in convs:
-            y = a(convs["expand"].out_elems)
-            ops.append(PlannedOp("CONV_2D", x + y, b.mid))
-            x = y
+            x = emit("CONV_2D", (x,), convs["expand"].out_elems, b.mid)
         if "depthwise" in convs:
             dw = convs["depthwise"]
             pad = pad_amounts(dw.kernel, dw.stride, dw.in_hw)
             if pad:
-                padded = a(dw.in_ch * (dw.in_hw + sum(pad)) ** 2)
-                ops.append(PlannedOp("PAD", x + padded + keep))
-                x = padded
-            y = a(dw.out_elems)
-            ops.append(PlannedOp("DEPTHWISE_CONV_2D", x + y + keep, dw.out_ch))
-            x = y
+                x = emit("PAD", (x,), dw.in_ch * (dw.in_hw + sum(pad)) ** 2)
+            x = emit("DEPTHWISE_CONV_2D", (x,), dw.out_elems, dw.out_ch)
         if "se_reduce" in convs:
-            c, s = a(convs["se_expand"].out_ch), a(convs["se_reduce"].out_ch)
-            if b.out_hw > 1:  # the converter drops a MEAN over 1x1
-                ops.append(PlannedOp("MEAN", x + c + keep))
-                ops.append(PlannedOp("CONV_2D", x + c + s + keep, convs["se_reduce"].out_ch))
-            else:
-                ops.append(PlannedOp("CONV_2D", x + s + keep, convs["se_reduce"].out_ch))
-            ops.append(PlannedOp("CONV_2D", x + s + c + keep, convs["se_expand"].out_ch))
-            ops.append(PlannedOp("MUL", 2 * x + c + keep))
-        y = a(convs["project"].out_elems)
-        ops.append(PlannedOp("CONV_2D", x + y + keep, b.out_ch))
+            red, exp = convs["se_reduce"], convs["se_expand"]
+            s = x
+            if b.out_hw > 1:  # the converter drops a MEAN over a 1x1 map (an identity)
+                s = emit("MEAN", (x,), exp.out_ch)
+            s = emit("CONV_2D", (s,), red.out_ch, red.out_ch)
+            s = emit("CONV_2D", (s,), exp.out_ch, exp.out_ch)
+            x = emit("MUL", (x, s), convs["depthwise"].out_elems)
+        x = emit("CONV_2D", (x,), convs["project"].out_elems, b.out_ch)
         if b.residual:
-            ops.append(PlannedOp("ADD", 2 * y + keep))
-        x = y
+            x = emit("ADD", (x, block_in), b.out_ch * b.out_hw ** 2)
     mix = t.feature_mix
-    y = a(mix.out_elems)
-    ops.append(PlannedOp("CONV_2D", x + y, mix.out_ch))
-    pooled = a(mix.out_ch)
-    ops.append(PlannedOp("MEAN", y + pooled))  # kept even over 1x1: it also drops the H, W axes
-    ops.append(PlannedOp("FULLY_CONNECTED", pooled + a(t.classifier.out_ch)))
-    return ops
+    x = emit("CONV_2D", (x,), mix.out_elems, mix.out_ch)
+    x = emit("MEAN", (x,), mix.out_ch)  # kept even over 1x1: it also drops the H, W axes
+    emit("FULLY_CONNECTED", (x,), t.classifier.out_ch)
+    return GraphPlan(ops, sizes)
 
 
 def graph_counts(t: ArchTable) -> dict[str, int]:
     """Counts of the converted graph of ``t`` (what the tail and flatbuffer models read)."""
-    ops = graph_plan(t)
+    plan = graph_plan(t)
+    ops = plan.ops
     names = [o.op for o in ops]
     conv_ch = [o.out_ch for o in ops if o.op in ("CONV_2D", "DEPTHWISE_CONV_2D")]
     pad_kernels = set()
@@ -122,7 +165,8 @@ def graph_counts(t: ArchTable) -> dict[str, int]:
     weight = sum(c.weight_count for c in t.convs)
     n_conv = len(conv_ch)
     return {
-        "head": max(o.live for o in ops),
+        "head": plan.greedy_size(),
+        "peak_live": plan.peak_live(),
         "n_ops": len(ops),
         "n_conv": n_conv,
         "n_pad": names.count("PAD"),
@@ -139,7 +183,7 @@ def graph_counts(t: ArchTable) -> dict[str, int]:
     }
 
 
-COUNT_KEYS = ("n_ops", "n_conv", "n_pad", "n_mean", "n_mul", "n_add", "n_tensors", "conv_channels",
+COUNT_KEYS = ("peak_live", "n_ops", "n_conv", "n_pad", "n_mean", "n_mul", "n_add", "n_tensors", "conv_channels",
               "channel_array_bytes", "weight_bytes", "bias_bytes")
 
 
@@ -207,7 +251,132 @@ def batch_graph(bt: BatchTable) -> dict[str, np.ndarray]:
               + (bt.mid * bt.in_ch + bt.mid * bt.kernel ** 2 + 2 * mid_se * se_mid + bt.out_ch * bt.mid).sum(axis=0)
               + bt.mix_out * bt.mix_in + bt.mix_out * bt.n_classes)
     bias = 4 * (conv_channels + bt.n_classes)
-    return {"head": head.astype(np.int64), "n_ops": n_ops.astype(np.int64), "n_conv": n_conv, "n_pad": n_pad.astype(np.int64),
+    head_greedy = batch_greedy(*batch_buffers(bt))
+    return {"head": head_greedy, "peak_live": head.astype(np.int64), "n_ops": n_ops.astype(np.int64), "n_conv": n_conv, "n_pad": n_pad.astype(np.int64),
             "n_mean": n_mean.astype(np.int64), "n_mul": n_se, "n_add": n_add, "n_tensors": n_tensors.astype(np.int64),
             "conv_channels": conv_channels, "channel_array_bytes": channel_arrays, "weight_bytes": weight,
             "bias_bytes": bias}
+
+
+# ---- the activation plan of a whole population -------------------------------------------------
+
+# Buffers of the template, per block slot, in op order (absent ones are skipped per row).
+_SLOT_BUFFERS = ("expand", "pad", "dw", "mean", "se_reduce", "se_expand", "mul", "project", "add")
+_NB = len(_SLOT_BUFFERS)
+# Two buffers whose lifetimes overlap are at most this far apart in op order (a residual
+# block's input lives until its ADD, 8 ops later when the block has SE with a MEAN).
+_WINDOW = 9
+
+
+def batch_buffers(bt: BatchTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every row's activation buffers in op order: ``(size, first, last, count)``, arrays of
+    shape (N, M) compacted to the left (``count`` (N,) of them exist; the rest have size 0 and
+    an empty lifetime). The vectorized twin of :meth:`GraphPlan.lifetimes`."""
+    a = align
+    s_count, n = bt.active.shape
+    m = 4 + _NB * s_count + 3
+    rows = np.arange(n)
+    size = np.zeros((n, m), np.int64)
+    ex = np.zeros((n, m), bool)
+    cons = np.zeros((n, m), np.int64)  # template index of the buffer its last consumer writes
+    cin, r = bt.in_channels, bt.image_size
+    stem_pad = r % 2 == 0
+    size[:, 0], ex[:, 0], cons[:, 0] = a(cin * r ** 2), True, np.where(stem_pad, 1, 2)
+    size[:, 1], ex[:, 1], cons[:, 1] = a(cin * (r + 1) ** 2) * stem_pad, stem_pad, 2
+    size[:, 2], ex[:, 2], cons[:, 2] = a(bt.first_ch * bt.first_hw ** 2), True, 3
+    size[:, 3], ex[:, 3] = a(bt.b0_out * bt.first_hw ** 2), True
+    cur = np.full(n, 3)
+    for s in range(s_count):
+        base = 4 + _NB * s
+        act = bt.active[s]
+        res = bt.residual[s] & act
+        has_pad = act & (bt.stride[s] == 2) & (bt.in_hw[s] % 2 == 0)
+        has_se = act & (bt.se_mid[s] > 0)
+        has_mean = has_se & (bt.out_hw[s] > 1)
+        mid, ihw, ohw = bt.mid[s], bt.in_hw[s], bt.out_hw[s]
+        pad_hw = ihw + 2 * (bt.kernel[s] // 2) - 1
+        spec = (  # (size, exists, template index of the last consumer's output)
+            (a(mid * ihw ** 2), act, np.where(has_pad, base + 1, base + 2)),
+            (a(mid * pad_hw ** 2), has_pad, base + 2),
+            (a(mid * ohw ** 2), act, np.where(has_se, base + 6, base + 7)),
+            (a(mid), has_mean, base + 4),
+            (a(bt.se_mid[s]), has_se, base + 5),
+            (a(mid), has_se, base + 6),
+            (a(mid * ohw ** 2), has_se, base + 7),
+            (a(bt.out_ch[s] * ohw ** 2), act, base + 8),
+            (a(bt.out_ch[s] * ohw ** 2), res, base + 8),
+        )
+        for j, (sz, e, c) in enumerate(spec):
+            size[:, base + j] = np.where(e, sz, 0)
+            ex[:, base + j] = e
+            cons[:, base + j] = c
+        # The block input is read by the expand conv and, in a residual block, by the ADD.
+        cons[rows[act], cur[act]] = np.where(res, base + 8, base)[act]
+        cur = np.where(act, np.where(res, base + 8, base + 7), cur)
+    f = 4 + _NB * s_count
+    cons[rows, cur] = f
+    size[:, f], ex[:, f], cons[:, f] = a(bt.mix_out * bt.mix_hw ** 2), True, f + 1
+    size[:, f + 1], ex[:, f + 1], cons[:, f + 1] = a(bt.mix_out), True, f + 2
+    size[:, f + 2], ex[:, f + 2], cons[:, f + 2] = a(np.full(n, bt.n_classes)), True, f + 2
+    op_of = np.maximum(np.cumsum(ex, axis=1) - 2, 0)  # buffer i > 0 is written by op i - 1
+    last = np.take_along_axis(op_of, cons, axis=1)
+    order = np.argsort(~ex, axis=1, kind="stable")
+    size_c = np.take_along_axis(size, order, axis=1)
+    ex_c = np.take_along_axis(ex, order, axis=1)
+    first_c = np.where(ex_c, np.take_along_axis(op_of, order, axis=1), np.iinfo(np.int64).max // 4)
+    last_c = np.where(ex_c, np.take_along_axis(last, order, axis=1), -1)
+    return size_c, first_c, last_c, ex.sum(axis=1)
+
+
+def batch_greedy(size: np.ndarray, first: np.ndarray, last: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """TFLM's GreedyMemoryPlanner run on every row at once (see :meth:`GraphPlan.greedy_size`):
+    the arena size of each row's activation plan.
+
+    Each buffer only competes with the few buffers whose lifetimes overlap its own, all within
+    ``_WINDOW`` positions in op order; those partners are found once, then buffers are placed
+    largest first, one rank at a time for all rows together.
+    """
+    n, m = size.shape
+    if n == 0:
+        return np.zeros(0, np.int64)
+    deltas = np.concatenate([np.arange(-_WINDOW, 0), np.arange(1, _WINDOW + 1)])
+    nb = np.arange(m)[:, None] + deltas  # (m, 2W)
+    inside = (nb >= 0) & (nb < m)
+    nb = np.clip(nb, 0, m - 1)
+    overlap = inside[None] & (first[:, nb] <= last[:, :, None]) & (last[:, nb] >= first[:, :, None])
+    k = max(int(overlap.sum(axis=2).max()), 1)
+    pick = np.argsort(~overlap, axis=2, kind="stable")[:, :, :k]
+    partner_ok = np.take_along_axis(overlap, pick, axis=2)  # (n, m, k)
+    partner = np.broadcast_to(nb[None], overlap.shape)
+    partner = np.take_along_axis(partner, pick, axis=2) + (np.arange(n) * m)[:, None, None]  # flat index
+    size_f = size.ravel()
+    offset_f = np.zeros(n * m, np.int64)
+    placed_f = np.zeros(n * m, bool)
+    order = np.argsort(-size, axis=1, kind="stable")  # largest first, ties in op order
+    base = np.arange(n) * m
+    top = np.zeros(n, np.int64)
+    big = np.iinfo(np.int64).max // 4
+    partner = partner.reshape(n * m, k)
+    partner_ok = partner_ok.reshape(n * m, k)
+    for rank in range(int(count.max())):
+        j = base + order[:, rank]
+        s = size_f[j]
+        p = partner[j]
+        ok = partner_ok[j] & placed_f[p]
+        o = np.where(ok, offset_f[p], big)
+        e = np.where(ok, o + size_f[p], 0)
+        # First fit: move past the highest end among the partners the buffer would overlap,
+        # until it overlaps none. Any lower end is no gap (the partner ending higher still
+        # overlaps it), so this lands where TFLM's offset-ordered scan does.
+        c = np.zeros(n, np.int64)
+        for _ in range(k):
+            hit = (o < (c + s)[:, None]) & (e > c[:, None])
+            step = np.where(hit, e, 0).max(axis=1)
+            moved = step > c
+            if not moved.any():
+                break
+            c = np.where(moved, step, c)
+        offset_f[j] = c
+        placed_f[j] = True
+        np.maximum(top, c + s, out=top)
+    return top

@@ -8,7 +8,7 @@ from .constraints import Constraints
 
 def budget_limits(*, max_macs: float | None = None, max_params: float | None = None,
                   max_sram_kb: float | None = None, max_flash_kb: float | None = None,
-                  max_latency_ms: float | None = None, board: Any = None) -> Constraints:
+                  max_latency_ms: float | None = None, board: Any = None, cfg: Any = None) -> Constraints:
     """Limits from explicit values and/or a board (its SRAM and flash left for the model
     after the firmware's own needs); where both give one, the tighter wins."""
     limits: dict[str, float] = {}
@@ -23,6 +23,24 @@ def budget_limits(*, max_macs: float | None = None, max_params: float | None = N
     tighten("flash_bytes", None if max_flash_kb is None else max_flash_kb * 1024)
     tighten("latency_ms", max_latency_ms)
     if board is not None:
-        tighten("sram_bytes", board.model_sram_budget)
-        tighten("flash_bytes", board.model_flash_budget)
+        for name, value in board_model_limits(board, cfg).items():
+            tighten(name, value)
     return Constraints(limits)
+
+
+def board_model_limits(board: Any, cfg: Any = None) -> dict[str, float]:
+    """What the model may use on ``board`` with the TFLM backend, as predictor metrics.
+
+    The firmware reserves the host-measured arena plus the codegen margin, and stores the
+    flatbuffer plus one test image and a pixel lookup table in flash; the limits are the
+    board's budgets with those overheads taken out, so what the search accepts the project
+    generator accepts too.
+    """
+    from codegen.model_settings import ARENA_MARGIN_BYTES, ARENA_MARGIN_FRACTION
+
+    from ..config import VWW
+
+    cfg = cfg or VWW
+    arena_limit = (board.model_sram_budget - ARENA_MARGIN_BYTES) / (1 + ARENA_MARGIN_FRACTION)
+    test_vector = max(cfg.resolutions) ** 2 * cfg.in_channels + 256  # one int8 input + pixel LUT
+    return {"tflm_arena_bytes_host": arena_limit, "flash_bytes": board.model_flash_budget - test_vector}

@@ -18,6 +18,7 @@ METRIC_UNITS = {
     "sram_bytes": ("--max-sram-kb", 1024, "KB"),
     "flash_bytes": ("--max-flash-kb", 1024, "KB"),
     "latency_ms": ("--max-latency-ms", 1, "ms"),
+    "tflm_arena_bytes_host": ("the board's SRAM (TFLM arena before margin)", 1024, "KB"),
 }
 
 
@@ -25,6 +26,8 @@ def format_metric(name: str, value: float) -> str:
     """``value`` of metric ``name`` in the unit its flag uses (e.g. bytes as KB)."""
     _, div, unit = METRIC_UNITS.get(name, (name, 1, ""))
     v = value / div
+    if unit == "ms":
+        return f"{v:,.2f} ms"
     return f"{v:,.1f} {unit}" if div != 1 else f"{v:,.0f} {unit}"
 
 

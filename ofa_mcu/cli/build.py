@@ -1,0 +1,58 @@
+"""``ofa-mcu build``: board name in, verified firmware project and report out."""
+from __future__ import annotations
+
+import argparse
+
+from .search import add_budget_args
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Run the whole pipeline and print the summary."""
+    from ..pipeline.build import BuildOptions, run_build, summary_lines
+
+    if not args.board:
+        from ..errors import UserError
+
+        raise UserError("ofa-mcu build needs --board NAME (ofa-mcu boards lists them)")
+    limits = {k: getattr(args, k) for k in ("max_macs", "max_params", "max_sram_kb", "max_flash_kb")
+              if getattr(args, k) is not None}
+    opts = BuildOptions(
+        board=args.board, out=args.out, space=args.space, dataset=args.dataset, data_root=args.data,
+        supernet=args.supernet, predictor=args.predictor, backend=args.backend, build_system=args.build_system,
+        strategy=args.strategy, population=args.population, generations=args.generations, samples=args.samples,
+        seed=args.seed, limits=limits, calib_images=args.calib_images, bn_calib_images=args.bn_calib_images,
+        eval_images=args.eval_images, force=args.force, quiet=args.quiet)
+    res = run_build(opts)
+    for line in summary_lines(res):
+        print(line)
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``build``."""
+    p = sub.add_parser("build", help="search, quantize, verify and emit a firmware project for a board")
+    add_budget_args(p)
+    p.add_argument("--out", help="output folder (default: out/<board>)")
+    p.add_argument("--backend", default="tflm", choices=["tflm", "native"],
+                   help="TFLite-Micro interpreter project (default) or generated native C kernels")
+    p.add_argument("--build-system", help="make, cmake, platformio, arduino, pico-sdk or esp-idf "
+                                          "(default: the board's)")
+    p.add_argument("--space", default="fashion_mnist", help="search space of the supernet (default: the embedded "
+                                                           "Fashion-MNIST one)")
+    p.add_argument("--dataset", default="fashion_mnist")
+    p.add_argument("--data", help="dataset root (default: where it is installed)")
+    p.add_argument("--supernet", help="trained supernet weights (default: the shipped ones)")
+    p.add_argument("--predictor", help="accuracy predictor folder (default: the space's shipped one)")
+    g = p.add_argument_group("search")
+    g.add_argument("--strategy", default="evolution", choices=["random", "evolution"])
+    g.add_argument("--population", type=int, default=100)
+    g.add_argument("--generations", type=int, default=500)
+    g.add_argument("--samples", type=int, default=1000)
+    g.add_argument("--seed", type=int, default=0)
+    q = p.add_argument_group("quantize and verify")
+    q.add_argument("--calib-images", type=int, default=500, help="int8 calibration images")
+    q.add_argument("--bn-calib-images", type=int, default=1000, help="BN re-calibration images")
+    q.add_argument("--eval-images", type=int, default=2000, help="verification images (evenly spaced)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists (only after a successful build)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_build)

@@ -1,0 +1,1 @@
+"""The build-to-firmware pipeline: search -> extract -> quantize -> verify -> emit -> report."""

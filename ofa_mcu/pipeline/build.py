@@ -1,0 +1,287 @@
+"""``ofa-mcu build``: the most accurate subnet that fits a board, as a firmware project.
+
+Stages: search (the board's budget through the calibrated TFLM predictor) -> extract (the
+subnet from the trained supernet, BN re-calibrated) -> quantize and verify (float, ONNX
+Runtime int8, TFLite int8 and TFLM on the evaluation images) -> emit (the firmware project)
+-> report. Everything is written into a temporary sibling folder that replaces ``out``
+only when the build succeeded, so a failure leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..io import refuse_clobber
+from .stages import Stages
+
+BACKENDS = ("tflm", "native")
+
+
+@dataclass
+class BuildOptions:
+    """What ``ofa-mcu build`` was asked to do (defaults: the embedded Fashion-MNIST supernet)."""
+
+    board: str
+    out: str | None = None
+    space: str = "fashion_mnist"
+    dataset: str = "fashion_mnist"
+    data_root: str | None = None
+    supernet: str | None = None
+    predictor: str | None = None
+    backend: str = "tflm"
+    build_system: str | None = None
+    strategy: str = "evolution"
+    population: int = 100
+    generations: int = 500
+    samples: int = 1000
+    seed: int = 0
+    limits: dict = field(default_factory=dict)  # budget_limits keyword arguments
+    calib_images: int = 500
+    bn_calib_images: int = 1000
+    eval_images: int = 2000
+    force: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class BuildResult:
+    """Where the project is and what it holds."""
+
+    out: Path
+    results: dict
+    seconds: dict[str, float]
+
+
+def _images(dataset, n: int, resolution: int, batch: int = 250) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` evenly spaced images of ``dataset`` at ``resolution`` (normalised NCHW float32)."""
+    from ..data import evenly_spaced, make_loader, resize_batch
+
+    idx = evenly_spaced(len(dataset), min(n, len(dataset)))
+    xs, ys = [], []
+    for x, y in make_loader(dataset.subset(idx), batch_size=batch, shuffle=False):
+        xs.append(resize_batch(x, resolution).numpy())
+        ys.append(np.asarray(y))
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+
+
+def _confusion(logits: np.ndarray, labels: np.ndarray, k: int) -> list[list[int]]:
+    m = np.zeros((k, k), dtype=np.int64)
+    np.add.at(m, (labels, np.asarray(logits).argmax(1)), 1)
+    return m.tolist()
+
+
+def load_default_supernet(cfg, path: str | None = None):
+    """The supernet with its trained weights (the shipped default for ``cfg`` unless ``path``)."""
+    import torch
+
+    from ..assets import default_supernet
+    from ..nn import OFAMCUNet, load_supernet_state
+
+    net = OFAMCUNet(cfg)
+    src = Path(path) if path else default_supernet(cfg.name)
+    state = torch.load(src, map_location="cpu", weights_only=True) if src.suffix == ".pt" else None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}  # shipped in fp16
+    load_supernet_state(net, state)
+    return net.eval()
+
+
+def run_build(opts: BuildOptions) -> BuildResult:
+    """Run every stage; returns the project folder and the results behind the report."""
+    from ..boards import load_board
+    from ..config import get_space
+
+    if opts.backend not in BACKENDS:
+        raise UserError(f"unknown backend {opts.backend!r}; choose one of {', '.join(BACKENDS)}")
+    board = load_board(opts.board)
+    cfg = get_space(opts.space)
+    out = Path(opts.out or f"out/{board.name}")
+    refuse_clobber(out, opts.force, "output folder")
+    stages = Stages(6, quiet=opts.quiet)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
+    try:
+        results = _run_stages(opts, board, cfg, tmp, stages)
+        results["timings"] = dict(stages.seconds)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return BuildResult(out, results, stages.seconds)
+
+
+def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> dict:
+    from .. import __version__
+    from ..data import get_dataset
+    from ..efficiency import get_efficiency_model
+    from ..io import write_json
+    from ..predictor import load_predictor
+    from ..report import collect_versions, model_fields, write_report
+    from ..report.layers import board_fields
+    from ..search import EvolutionParams, get_strategy
+    from ..search.budget import budget_limits
+    from ..search.plot import plot_search
+
+    model_dir = tmp / "model"
+    # ---- 1. search ------------------------------------------------------------------------
+    with stages("search", f"{opts.strategy} search for {board.name} in space {cfg.name}"):
+        effmodel = get_efficiency_model("tflm", cfg)
+        predictor = load_predictor(opts.predictor or cfg.name)
+        constraints = budget_limits(board=board, cfg=cfg, **opts.limits)
+        strategy = get_strategy(opts.strategy)
+        if opts.strategy == "random":
+            found = strategy(predictor, effmodel, constraints, samples=opts.samples, seed=opts.seed)
+        else:
+            found = strategy(predictor, effmodel, constraints, seed=opts.seed,
+                             params=EvolutionParams(population=opts.population, generations=opts.generations))
+        arch = found.best_arch
+        plot_search(found, constraints, model_dir / "search.png", title=f"search for {board.name}")
+        write_json(model_dir / "arch.json", arch)
+        stages.note(f"predicted top-1 {found.best_accuracy:.2f} %, {found.best_metrics['macs'] / 1e6:.2f} M MACs, "
+                    f"arena {found.best_metrics['tflm_arena_bytes_host'] / 1024:.1f} KB (host), "
+                    f"flatbuffer {found.best_metrics['tflite_bytes'] / 1024:.1f} KB, {arch['image_size']} px")
+
+    # ---- 2. extract -----------------------------------------------------------------------
+    with stages("extract", "subnet from the supernet, BN re-calibrated"):
+        import torch
+
+        from ..train.subnet_eval import calibrated_subnet
+
+        torch.manual_seed(opts.seed)
+        data = get_dataset(opts.dataset, root=opts.data_root)
+        if data.num_classes != cfg.n_classes or data.channels != cfg.in_channels:
+            raise UserError(f"dataset {opts.dataset!r} does not match space {cfg.name!r} "
+                            f"({data.num_classes} classes, {data.channels} channels vs {cfg.n_classes}, "
+                            f"{cfg.in_channels})")
+        supernet = load_default_supernet(cfg, opts.supernet)
+        sub = calibrated_subnet(supernet, arch, data.calib, opts.bn_calib_images)
+        folded = sub.fold()
+
+    # ---- 3. quantize and verify -------------------------------------------------------------
+    r = arch["image_size"]
+    eval_split = data.test if data.test is not None else data.holdout
+    with stages("quantize", f"ONNX + ORT int8, full-int8 TFLite, run float/ORT/TFLite/TFLM on "
+                            f"{min(opts.eval_images, len(eval_split))} images"):
+        from ..quant import evaluate_paths, input_quant, measure_tflm, output_quant
+
+        calib, _ = _images(data.calib, opts.calib_images, r)
+        images, labels = _images(eval_split, opts.eval_images, r)
+        paths = evaluate_paths(sub, folded, calib, images, labels, workdir=model_dir)
+        tflite = paths["tflite"]
+        (model_dir / "model.tflite").write_bytes(tflite)
+        top1 = paths["top1"]
+        stages.note("top-1 " + ", ".join(f"{k} {v:.2f} %" for k, v in top1.items()))
+
+    # ---- 4. measure ----------------------------------------------------------------------------
+    with stages("measure", "TFLM arena and flatbuffer of the int8 model"):
+        from codegen.model_settings import arena_with_margin
+
+        measured = measure_tflm(tflite)
+        predicted = effmodel.evaluate(arch)
+
+    # ---- 5. emit ---------------------------------------------------------------------------------
+    with stages("emit", f"{opts.backend} firmware project for {board.name}"):
+        project = tmp / "project"
+        test_input = images[:1]
+        s, zp = input_quant(tflite)
+        q = np.clip(np.round(test_input.transpose(0, 2, 3, 1) / s) + zp, -128, 127).astype(np.int8)
+        pre = data.preprocess_for(r).to_dict()
+        if opts.backend == "tflm":
+            from codegen.project import emit_project
+
+            emit_project(tflite, board, project, build_system=opts.build_system, labels=list(data.class_names),
+                         test_image=q[0], arena_bytes=measured["tflm_arena_bytes"], preprocess=pre,
+                         model_name=f"ofa_{cfg.name}", test_description=f"{eval_split_name(data)} image 0, "
+                         f"label {data.class_names[labels[0]]}")
+            native = None
+        else:
+            native = _emit_native(tflite, board, project, q[0], cfg)
+
+    # ---- 6. report --------------------------------------------------------------------------------
+    with stages("report", "Markdown, HTML and JSON"):
+        k = cfg.n_classes
+        names = {"float": "float", "onnx_int8": "onnx_int8", "tflite": "tflite_int8", "tflm": "tflm"}
+        accuracy = {names[p]: {"top1": top1[p] / 100.0, "confusion": _confusion(lg, labels, k),
+                               "n": int(len(labels))} for p, lg in paths["logits"].items()}
+        agree = paths["agreement"]
+        results = {
+            "schema": 1,
+            "title": f"ofa-mcu build: {cfg.name} subnet on {board.name}",
+            "created_by": f"ofa-mcu {__version__}",
+            "backend": opts.backend,
+            "model": {"name": f"ofa_{cfg.name}", **model_fields(arch, cfg),
+                      "tflite_bytes": len(tflite), "ops": measured["ops"],
+                      "input": {"scale": float(s), "zero_point": int(zp)},
+                      "output": dict(zip(("scale", "zero_point"), map(float, output_quant(tflite))))},
+            "dataset": {"name": data.name, "split": eval_split_name(data), "images": int(len(labels)),
+                        "class_names": list(data.class_names)},
+            "accuracy": accuracy,
+            "agreement": {"paths": [names[p] for p in agree], "matrix": [[agree[a][b] for b in agree] for a in agree]},
+            "memory": {
+                "board": board_fields(board),
+                "predicted": {"sram_bytes": arena_with_margin(predicted["tflm_arena_bytes_host"])["total"],
+                              "flash_bytes": int(predicted["tflite_bytes"]),
+                              "source": "calibrated TFLM predictor: host arena + codegen margin; 32-bit target "
+                                        f"arena {predicted['tflm_arena_bytes_target']} B"},
+                "measured": {"tflm_arena_bytes": measured["tflm_arena_bytes"], "head": measured["head"],
+                             "tail": measured["tail"],
+                             "arena_bytes": arena_with_margin(measured["tflm_arena_bytes"])["total"],
+                             "tflite_bytes": len(tflite), "note": "64-bit host TFLM interpreter"},
+            },
+            "search": {**found.summary(), "efficiency_model": effmodel.name,
+                       "constraints": dict(constraints.limits), "plot_png": "model/search.png"},
+            "versions": collect_versions(),
+        }
+        if native is not None:
+            results["memory"]["native"] = native
+        write_json(model_dir / "results.json", results)
+        write_report(results, tmp / "report", base_dir=tmp)
+    return results
+
+
+def eval_split_name(data) -> str:
+    """Which split the verification images come from."""
+    return "test" if data.test is not None else "holdout"
+
+
+def _emit_native(tflite: bytes, board, project: Path, test_q: np.ndarray, cfg) -> dict:
+    from codegen.native import emit_native
+
+    from ..quant import run_tflm
+
+    raise UserError("the native backend is not wired into build yet")  # replaced when codegen.native lands
+
+
+def summary_lines(res: BuildResult) -> list[str]:
+    """The end-of-build summary for the console."""
+    r = res.results
+    acc = r["accuracy"]
+    mem = r["memory"]
+    b = mem["board"]
+    lines = [
+        f"chosen arch: {json.dumps(r['model']['arch'])}",
+        f"  {r['model']['macs'] / 1e6:.2f} M MACs, {r['model']['params']:,} params, "
+        f"predicted top-1 {r['search']['predicted_accuracy']:.2f} %",
+        "top-1 on " + f"{r['dataset']['images']} {r['dataset']['split']} images: " + ", ".join(
+            f"{k} {100 * v['top1']:.2f} %" if "top1" in v else k for k, v in acc.items()),
+        f"SRAM: predicted {mem['predicted']['sram_bytes'] / 1024:.1f} KB, measured "
+        f"{mem['measured']['arena_bytes'] / 1024:.1f} KB (arena + margin), budget {b['model_sram_budget'] / 1024:.1f} KB",
+        f"flash: predicted {mem['predicted']['flash_bytes'] / 1024:.1f} KB, measured "
+        f"{mem['measured']['tflite_bytes'] / 1024:.1f} KB (.tflite), budget {b['model_flash_budget'] / 1024:.1f} KB",
+        f"project: {res.out / 'project'}   report: {res.out / 'report' / 'report.md'}",
+    ]
+    return lines
