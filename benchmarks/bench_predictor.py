@@ -58,7 +58,7 @@ def main() -> int:
     if not args.speed_only:
         import torch
 
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(1)  # as `predictor fit` does by default: the same lab MLP it recorded
         from ofa_mcu.predictor.train import fit_recipe
 
         data = shipped.meta["data"]

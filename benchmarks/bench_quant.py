@@ -146,6 +146,7 @@ def main(argv=None) -> int:
         bn_recalibrate(model, calib[: args.bn_calib])
     calib = calib[: args.n_calib]
     net = model.fold()
+    import tensorflow  # noqa: F401 - imported up front so the conversion time below excludes it
 
     ev = evaluate_paths(model, net, calib, evals, labels)
     top1, drops, agree, tflite = ev["top1"], ev["drop_points"], ev["agreement"], ev["tflite"]

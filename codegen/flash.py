@@ -2,10 +2,12 @@
 
 Both :func:`plan` (the exact commands, for ``--dry-run`` and the project README) and
 :func:`run_plan` (run them) read the project's ``ofa-mcu.json`` manifest. A flash tool is one
-registry entry; the QEMU runner is the entry for the QEMU boards.
+registry entry; the QEMU runner is the entry for the QEMU boards. Both backends' projects use
+them: the TFLite-Micro ones (make, cmake, ...) and the native C ones (``native-make``).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -75,15 +77,30 @@ TOOLS = {
     "picotool": Tool("picotool", "apt-get install picotool (Debian 13 / Ubuntu 24.04) or build https://github.com/raspberrypi/picotool"),
     "esptool": Tool("esptool.py", "pip install esptool"),
     "qemu": Tool("qemu-system-arm", "apt-get install qemu-system-arm"),
+    "arm-gcc": Tool("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"),
 }
+
+
+TFLM_TREE_HINT = "with a tree made by create_tflm_tree.py (see the project README)"
+# A file every TFLite-Micro source tree has; header-only trees (codegen.tflm_headers) lack it.
+TFLM_TREE_MARKER = "tensorflow/lite/micro/micro_interpreter.cc"
 
 
 def _tflm(opts: Options) -> str:
     return opts.need(
         opts.tflm_dir or os.environ.get("TFLM_DIR"),
         "/path/to/tflm-tree",
-        "this project builds TFLite-Micro from source: pass --tflm-dir DIR (or set TFLM_DIR) with a tree made by create_tflm_tree.py (see the project README)",
+        f"this project builds TFLite-Micro from source: pass --tflm-dir DIR (or set TFLM_DIR) {TFLM_TREE_HINT}",
     )
+
+
+def check_tflm_tree(tree: str) -> None:
+    """A UserError unless ``tree`` holds TFLite-Micro's C++ sources (the firmware links them)."""
+    if not (Path(tree) / TFLM_TREE_MARKER).is_file():
+        raise UserError(
+            f"{tree!r} holds no TFLite-Micro sources ({TFLM_TREE_MARKER} is missing), so the firmware cannot be "
+            f"linked; pass --tflm-dir DIR {TFLM_TREE_HINT}"
+        )
 
 
 def _port(opts: Options) -> str:
@@ -92,6 +109,10 @@ def _port(opts: Options) -> str:
 
 def _build_make(board: Board, m: dict, opts: Options) -> list[Step]:
     return [Step(("make", f"TFLM_DIR={_tflm(opts)}"), what="build build/app.elf")]
+
+
+def _build_native(board: Board, m: dict, opts: Options) -> list[Step]:
+    return [Step(("make", "firmware", "bin"), what=f"build {_artifact(m, 'elf')} and {_artifact(m, 'bin')}")]
 
 
 def _build_cmake(board: Board, m: dict, opts: Options) -> list[Step]:
@@ -127,17 +148,32 @@ def _build_idf(board: Board, m: dict, opts: Options) -> list[Step]:
     ]
 
 
+def _check_tflm_tree(board: Board, m: dict, opts: Options) -> None:
+    check_tflm_tree(_tflm(opts))
+
+
+def _check_arm_gcc(board: Board, m: dict, opts: Options) -> None:
+    if not board.is_cortex_m:
+        raise UserError(f"board {board.name} has core {board.core}; native firmware builds target Cortex-M boards "
+                        "(the project's host build still runs: make host)")
+    if not shutil.which(TOOLS["arm-gcc"].executable):
+        raise missing_tool_error("arm-gcc", "build this project")
+
+
 @dataclass(frozen=True)
 class BuildSystem:
-    """How to build a project of one build system (``tool`` is a key of :data:`TOOLS`)."""
+    """How to build a project of one build system (``tool`` is a key of :data:`TOOLS`);
+    ``preflight`` checks what the build needs before it runs (not for ``--dry-run``)."""
 
     tool: str
     steps: Callable[[Board, dict, Options], list[Step]]
+    preflight: Callable[[Board, dict, Options], None] | None = None
 
 
 BUILD_SYSTEMS: dict[str, BuildSystem] = {
-    "make": BuildSystem("make", _build_make),
-    "cmake": BuildSystem("cmake", _build_cmake),
+    "make": BuildSystem("make", _build_make, _check_tflm_tree),
+    "cmake": BuildSystem("cmake", _build_cmake, _check_tflm_tree),
+    "native-make": BuildSystem("make", _build_native, _check_arm_gcc),
     "pico-sdk": BuildSystem("cmake", _build_pico),
     "platformio": BuildSystem("pio", _build_pio),
     "arduino": BuildSystem("arduino-cli", _build_arduino),
@@ -152,12 +188,12 @@ def _artifact(m: dict, key: str) -> str:
     return path
 
 
-def qemu_argv(machine: str, elf: str) -> tuple[str, ...]:
+QEMU_FLAGS = ("-nographic", "-monitor", "none", "-semihosting-config", "enable=on,target=native")
+
+
+def qemu_argv(machine: str, elf: str, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The QEMU command line that runs a semihosting Cortex-M image and exits with its status."""
-    return (
-        "qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none",
-        "-semihosting-config", "enable=on,target=native", "-kernel", elf,
-    )
+    return ("qemu-system-arm", "-M", machine, *QEMU_FLAGS, *extra, "-kernel", elf)
 
 
 def _flash_openocd(board: Board, m: dict, opts: Options) -> list[Step]:
@@ -213,12 +249,12 @@ class FlashTool:
 
 
 FLASH_TOOLS: dict[str, FlashTool] = {
-    "openocd": FlashTool("openocd", _flash_openocd, ("make", "cmake")),
-    "pyocd": FlashTool("pyocd", _flash_pyocd, ("make", "cmake")),
+    "openocd": FlashTool("openocd", _flash_openocd, ("make", "cmake", "native-make")),
+    "pyocd": FlashTool("pyocd", _flash_pyocd, ("make", "cmake", "native-make")),
     "picotool": FlashTool("picotool", _flash_picotool, ("pico-sdk",)),
     "esptool": FlashTool("esptool", _flash_esptool, ("esp-idf",)),
     "arduino-cli": FlashTool("arduino-cli", _flash_arduino, ("arduino",)),
-    "qemu": FlashTool("qemu", _flash_qemu, ("make", "cmake")),
+    "qemu": FlashTool("qemu", _flash_qemu, ("make", "cmake", "native-make")),
     "platformio": FlashTool("pio", _flash_pio, ("platformio",)),
 }
 
@@ -260,13 +296,15 @@ def read_manifest(project: str | os.PathLike) -> dict:
 
 @dataclass(frozen=True)
 class Plan:
-    """Build steps, then flash steps, with the tools each needs."""
+    """Build steps, then flash steps, with the tools each needs; ``checks`` run before the
+    build (what a dry run cannot verify, e.g. that the TFLM tree holds sources)."""
 
     board: Board
     build_tool: str
     build: tuple[Step, ...]
     flash_tool: str
     flash: tuple[Step, ...]
+    checks: tuple[Callable[[], None], ...] = ()
 
 
 def plan(manifest: dict, opts: Options = Options(), build: bool = True) -> Plan:
@@ -276,7 +314,28 @@ def plan(manifest: dict, opts: Options = Options(), build: bool = True) -> Plan:
     tool = flash_tool_for(board, manifest["build_system"], opts.tool)
     ft = FLASH_TOOLS[tool]
     steps = tuple(bs.steps(board, manifest, opts)) if build else ()
-    return Plan(board, bs.tool, steps, ft.tool, tuple(ft.steps(board, manifest, opts)))
+    checks = ()
+    if build and bs.preflight is not None and not opts.placeholders:
+        checks = (lambda: bs.preflight(board, manifest, opts),)
+    return Plan(board, bs.tool, steps, ft.tool, tuple(ft.steps(board, manifest, opts)), checks)
+
+
+def project_manifest(*, backend: str, board: Board, build_system: str, project: str, artifacts: dict,
+                     model_name: str, tflite: bytes, sketch: str | None = None) -> dict:
+    """The ``ofa-mcu.json`` of a generated project (see ``templates/README.md``)."""
+    from ofa_mcu import __version__
+
+    return {
+        "format": MANIFEST_FORMAT,
+        "tool_version": __version__,
+        "backend": backend,
+        "board": board.name,
+        "build_system": build_system,
+        "project": project,
+        "sketch": sketch,
+        "artifacts": dict(sorted(artifacts.items())),
+        "model": {"name": model_name, "bytes": len(tflite), "sha256": hashlib.sha256(tflite).hexdigest()},
+    }
 
 
 def missing_tool_error(tool: str, what: str) -> UserError:
@@ -294,14 +353,18 @@ def _run(step: Step, project: Path, echo: Callable[[str], None]) -> int:
     return proc.returncode
 
 
-def run_plan(project: str | os.PathLike, p: Plan, echo: Callable[[str], None] = print, build: bool = True) -> int:
-    """Build (when the build tool is installed) and flash; returns the last command's exit code.
+def run_plan(project: str | os.PathLike, p: Plan, echo: Callable[[str], None] = print, build: bool = True,
+             flash: bool = True) -> int:
+    """Build (when the build tool is installed) and flash (unless ``flash`` is False); returns
+    the last command's exit code.
 
     A missing build tool is skipped when the build's artifacts already exist; a missing flash
     tool is a UserError that says how to install it.
     """
     project = Path(project)
     if build and p.build:
+        for check in p.checks:
+            check()
         if shutil.which(TOOLS[p.build_tool].executable):
             for step in p.build:
                 rc = _run(step, project, echo)
@@ -311,6 +374,8 @@ def run_plan(project: str | os.PathLike, p: Plan, echo: Callable[[str], None] = 
             raise missing_tool_error(p.build_tool, "build this project")
         else:
             echo(f"ofa-mcu: {TOOLS[p.build_tool].executable} not found; flashing the existing build/")
+    if not flash:
+        return 0
     if not shutil.which(TOOLS[p.flash_tool].executable):
         raise missing_tool_error(p.flash_tool, f"flash {p.board.name}")
     rc = 0

@@ -6,6 +6,7 @@ deterministic: the same inputs give byte-identical files.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,7 +22,7 @@ from ofa_mcu.boards import Board, load_board
 from ofa_mcu.errors import UserError
 
 from . import cident
-from .flash import MANIFEST, MANIFEST_FORMAT, Options, plan
+from .flash import MANIFEST, Options, plan, project_manifest
 from .model_settings import (
     NP_DTYPES,
     SELF_TEST_TOLERANCE_LSB,
@@ -33,12 +34,9 @@ from .model_settings import (
     tensor_context,
 )
 from .op_registry import resolver_methods
+from .paths import firmware_dir, templates_dir
 from .tflite_model import ModelInfo, check_int8_classifier, read_model
 from .tflm_arrays import c_hex_rows, c_int_rows
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATES_DIR = REPO_ROOT / "templates"
-FIRMWARE_DIR = REPO_ROOT / "firmware"
 
 
 def tool_version() -> str:
@@ -54,7 +52,7 @@ def _toml(path: Path) -> dict:
 
 def build_spec(name: str) -> dict:
     """A build system's ``templates/<name>/build.toml``."""
-    path = TEMPLATES_DIR / name / "build.toml"
+    path = templates_dir() / name / "build.toml"
     if not path.is_file():
         raise UserError(f"no templates for build system {name!r} (expected {path})")
     return _toml(path)
@@ -146,11 +144,27 @@ def _c_float(x: float) -> str:
     return s + "f"
 
 
-def _environment():
+def baremetal_config(backend: str = "tflm") -> dict:
+    """Stack and heap bytes of the bare-metal firmware of ``backend`` (``templates/common/baremetal.toml``)."""
+    cfg = _toml(templates_dir() / "common" / "baremetal.toml")
+    table = cfg if backend == "tflm" else cfg[backend]
+    return {"stack_bytes": int(table["stack_bytes"]), "heap_bytes": int(table["heap_bytes"])}
+
+
+def linker_script(board, banner: str, backend: str = "tflm") -> str:
+    """The one Cortex-M linker script (``templates/common/linker.ld.j2``) for ``board``'s flash and
+    RAM regions, with ``backend``'s stack and heap. ``board`` is a ``Board`` or a mapping with
+    ``name``, ``mcu`` and ``memory`` (``flash_origin``, ``flash_length``, ``ram_origin``, ``ram_length``)."""
+    return template_environment().get_template("common/linker.ld.j2").render(
+        banner=banner, board=board, baremetal=baremetal_config(backend))
+
+
+def template_environment():
+    """The Jinja2 environment over ``templates/`` (strict undefined, C filters)."""
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -185,7 +199,7 @@ def render_project(
 ) -> dict[str, bytes]:
     """All files of the project as ``{relative path: bytes}`` (deterministic, pure)."""
     spec = build_spec(build_system)
-    common = _toml(TEMPLATES_DIR / "common" / "files.toml")
+    common = _toml(templates_dir() / "common" / "files.toml")
     if spec.get("needs_memory_regions") and board.memory is None:
         raise UserError(f"board {board.name} has no [memory] regions for a {build_system} project")
     project_ident = cident.c_identifier(project_name, "project")
@@ -198,22 +212,16 @@ def render_project(
     renders.update({k.format(**subst): v for k, v in spec.get("render", {}).items()})
     copies = {}
     for f in list(common["copy"]["files"]) + list(spec.get("copy", {}).get("files", [])):
-        copies[f"{src}/{PurePosixPath(f).name}"] = FIRMWARE_DIR / f
+        copies[f"{src}/{PurePosixPath(f).name}"] = firmware_dir() / f
     src_files = sorted(
         PurePosixPath(p).name for p in list(renders) + list(copies)
         if PurePosixPath(p).parent == PurePosixPath(src) and PurePosixPath(p).suffix in (".c", ".cc", ".cpp")
     )
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "tool_version": tool_version(),
-        "backend": "tflm",
-        "board": board.name,
-        "build_system": build_system,
-        "project": project_name,
-        "sketch": sketch if build_system == "arduino" else None,
-        "artifacts": dict(sorted(spec.get("artifacts", {}).items())),
-        "model": {"name": model_name, "bytes": len(tflite), "sha256": hashlib.sha256(tflite).hexdigest()},
-    }
+    manifest = project_manifest(
+        backend="tflm", board=board, build_system=build_system, project=project_name,
+        artifacts=spec.get("artifacts", {}), model_name=model_name, tflite=tflite,
+        sketch=sketch if build_system == "arduino" else None,
+    )
     doc_plan = plan(manifest, Options(placeholders=True))
     sha = manifest["model"]["sha256"]
     ctx = {
@@ -250,7 +258,7 @@ def render_project(
             "input_serial": int(board.input_source == "serial"),
             "input_camera": int(board.input_source == "camera"),
         },
-        "baremetal": _toml(TEMPLATES_DIR / "common" / "baremetal.toml"),
+        "baremetal": baremetal_config("tflm"),
         "entry_template": f"common/entry/{spec['entry']}.j2",
         "app_sources": [f"{src}/{f}" for f in src_files],
         "src_sources": src_files,
@@ -262,7 +270,7 @@ def render_project(
         "build_commands": [s.shell() for s in doc_plan.build],
         "flash_commands": [s.shell() for s in doc_plan.flash],
     }
-    env = _environment()
+    env = template_environment()
     files: dict[str, bytes] = {}
     for out, tpl in sorted(renders.items()):
         files[_safe_rel(out)] = env.get_template(tpl).render(ctx).encode("utf-8")
@@ -272,14 +280,35 @@ def render_project(
     return files
 
 
-def check_budget(board: Board, arena_total: int, flash_needed: int) -> list[str]:
-    """Reasons the model does not fit the board's budgets (empty when it fits)."""
+# backend -> (SRAM budget attribute of Board, flash budget attribute, what uses SRAM, what uses flash)
+BUDGETS = {
+    "tflm": ("model_sram_budget", "model_flash_budget", "arena", "model data"),
+    "native": ("native_model_sram_budget", "native_model_flash_budget", "static buffer", "weights and tables"),
+}
+
+
+def budgets(board: Board, backend: str = "tflm") -> tuple[int, int]:
+    """``(SRAM, flash)`` bytes the board leaves for the model with ``backend``'s runtime."""
+    sram, flash, _, _ = BUDGETS[backend]
+    return getattr(board, sram), getattr(board, flash)
+
+
+def check_budget(board: Board, sram_needed: int, flash_needed: int, backend: str = "tflm") -> list[str]:
+    """Reasons the model does not fit the board's budgets for ``backend`` (empty when it fits)."""
+    sram_budget, flash_budget = budgets(board, backend)
+    _, _, sram_what, flash_what = BUDGETS[backend]
     problems = []
-    if arena_total > board.model_sram_budget:
-        problems.append(f"arena {arena_total} B > SRAM budget {board.model_sram_budget} B")
-    if flash_needed > board.model_flash_budget:
-        problems.append(f"model data {flash_needed} B > flash budget {board.model_flash_budget} B")
+    if sram_needed > sram_budget:
+        problems.append(f"{sram_what} {sram_needed} B > SRAM budget {sram_budget} B")
+    if flash_needed > flash_budget:
+        problems.append(f"{flash_what} {flash_needed} B > flash budget {flash_budget} B")
     return problems
+
+
+def budget_error(board: Board, problems: list[str]) -> UserError:
+    """The one-line error for a model over the board's budgets."""
+    return UserError(f"the model does not fit {board.name}: {'; '.join(problems)}; pick a smaller model or another "
+                     "board (or pass --allow-over-budget)")
 
 
 def deploy_summary(info: ModelInfo, board: Board, build_system: str, arena: dict, tflite: bytes, flash_needed: int, test: TestVector) -> dict:
@@ -306,25 +335,29 @@ def deploy_summary(info: ModelInfo, board: Board, build_system: str, arena: dict
     }
 
 
-def write_tree_atomically(out_dir: str | os.PathLike, files: dict[str, bytes], force: bool) -> Path:
-    """Write ``files`` into a temporary sibling of ``out_dir``, then rename it into place.
-
-    A failure leaves nothing half-written; an existing non-empty ``out_dir`` is replaced only
-    with ``force``, and only after the new tree is complete.
-    """
+def check_output_folder(out_dir: str | os.PathLike, force: bool) -> Path:
+    """``out_dir`` resolved; a file, or a non-empty folder without ``force``, is a UserError."""
     out = Path(out_dir).resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"output {str(out)!r} is a file; choose a folder path")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UserError(f"output folder {str(out)!r} already exists and is not empty; choose another path or pass --force")
+    return out
+
+
+@contextlib.contextmanager
+def staged_folder(out_dir: str | os.PathLike, force: bool):
+    """Yield a temporary sibling of ``out_dir`` to fill; when the block ends normally it is
+    renamed into place (replacing an existing ``out_dir`` only with ``force``, and only then).
+
+    A failure leaves nothing half-written and the old folder untouched.
+    """
+    out = check_output_folder(out_dir, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     old = None
     try:
-        for rel, data in sorted(files.items()):
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+        yield tmp
         os.chmod(tmp, 0o755)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -338,7 +371,64 @@ def write_tree_atomically(out_dir: str | os.PathLike, files: dict[str, bytes], f
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    return out
+
+
+def write_tree_atomically(out_dir: str | os.PathLike, files: dict[str, bytes], force: bool) -> Path:
+    """Write ``files`` (``{relative path: bytes}``) as the folder ``out_dir``, atomically (see
+    :func:`staged_folder`)."""
+    with staged_folder(out_dir, force) as tmp:
+        for rel, data in sorted(files.items()):
+            path = tmp / _safe_rel(rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    return Path(out_dir).resolve()
+
+
+@dataclass(frozen=True)
+class VerifiedModel:
+    """A model that passed the TFLite-Micro checks, with what both backends embed."""
+
+    info: ModelInfo
+    labels: list[str]
+    preprocess: dict
+    arena: dict  # arena_with_margin of the measured host arena
+    lut: np.ndarray  # pixel -> input lookup table (channels x 256)
+    test: TestVector
+
+
+def verify_model(
+    tflite_bytes: bytes,
+    *,
+    labels: list[str] | None = None,
+    test_image=None,
+    arena_bytes: int | None = None,
+    preprocess: dict | None = None,
+    model_name: str = "model",
+    test_description: str | None = None,
+) -> VerifiedModel:
+    """Check an int8 classifier .tflite in TFLite-Micro: the flatbuffer, that TFLM has a kernel
+    for every op, labels and preprocessing against the model, the arena the host interpreter
+    needs (measured when ``arena_bytes`` is None; a margin is added either way), and the test
+    input run through it (see :func:`make_test_vector`). Every problem is a UserError."""
+    from .tflm_host import measure_arena
+
+    info = read_model(tflite_bytes, f"model {model_name!r}")
+    check_int8_classifier(info, f"model {model_name!r}")
+    resolver_methods(info.ops)
+    n_classes = info.output.size
+    labels = [str(x) for x in labels] if labels is not None else [f"class_{i}" for i in range(n_classes)]
+    if len(labels) != n_classes:
+        raise UserError(f"{len(labels)} labels given; the model has {n_classes} outputs")
+    pre = dict(preprocess) if preprocess is not None else default_preprocess(info)
+    h, w, c = image_dims(info.input)
+    if int(pre.get("channels", c)) != c or int(pre.get("resolution", h)) not in (h, w):
+        raise UserError(
+            f"preprocess says {pre.get('channels')} channels at {pre.get('resolution')} px; the model input is {h}x{w}x{c}"
+        )
+    measured = int(arena_bytes) if arena_bytes is not None else measure_arena(tflite_bytes)
+    lut = pixel_lut(pre, info.input)
+    test = make_test_vector(tflite_bytes, info, lut, test_image, test_description, arena=None)
+    return VerifiedModel(info, labels, pre, arena_with_margin(measured), lut, test)
 
 
 def emit_project(
@@ -367,36 +457,18 @@ def emit_project(
     ``extra_files``. A model over the board's budgets is a UserError unless
     ``allow_over_budget``. Returns the project folder.
     """
-    from .tflm_host import measure_arena
-
     board = load_board(board) if isinstance(board, str) else board
     bs = choose_build_system(board, build_system)
-    out = Path(out_dir)
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UserError(f"output folder {str(out)!r} already exists and is not empty; choose another path or pass --force")
-    info = read_model(tflite_bytes, f"model {model_name!r}")
-    check_int8_classifier(info, f"model {model_name!r}")
-    resolver_methods(info.ops)
-    n_classes = info.output.size
-    labels = [str(x) for x in labels] if labels is not None else [f"class_{i}" for i in range(n_classes)]
-    if len(labels) != n_classes:
-        raise UserError(f"{len(labels)} labels given; the model has {n_classes} outputs")
-    pre = dict(preprocess) if preprocess is not None else default_preprocess(info)
-    h, w, c = image_dims(info.input)
-    if int(pre.get("channels", c)) != c or int(pre.get("resolution", h)) not in (h, w):
-        raise UserError(
-            f"preprocess says {pre.get('channels')} channels at {pre.get('resolution')} px; the model input is {h}x{w}x{c}"
-        )
-    measured = int(arena_bytes) if arena_bytes is not None else measure_arena(tflite_bytes)
-    arena = arena_with_margin(measured)
-    lut = pixel_lut(pre, info.input)
-    test = make_test_vector(tflite_bytes, info, lut, test_image, test_description, arena=None)
-    flash_needed = len(tflite_bytes) + test.input.nbytes + lut.nbytes
+    check_output_folder(out_dir, force)
+    v = verify_model(tflite_bytes, labels=labels, test_image=test_image, arena_bytes=arena_bytes,
+                     preprocess=preprocess, model_name=model_name, test_description=test_description)
+    info, arena, test = v.info, v.arena, v.test
+    flash_needed = len(tflite_bytes) + test.input.nbytes + v.lut.nbytes
     problems = check_budget(board, arena["total"], flash_needed)
     if problems and not allow_over_budget:
-        raise UserError(f"the model does not fit {board.name}: {'; '.join(problems)}; pick a smaller model or another board")
+        raise budget_error(board, problems)
     files = render_project(
-        tflite_bytes, board, build_system=bs, labels=labels, test=test, arena=arena, preprocess=pre,
+        tflite_bytes, board, build_system=bs, labels=v.labels, test=test, arena=arena, preprocess=v.preprocess,
         model_name=model_name, project_name=project_name or model_name, info=info,
     )
     summary = deploy_summary(info, board, bs, arena, tflite_bytes, flash_needed, test)
@@ -406,4 +478,4 @@ def emit_project(
         if rel in files:
             raise UserError(f"extra file {rel!r} would replace a generated file; rename it")
         files[rel] = bytes(data)
-    return write_tree_atomically(out, files, force)
+    return write_tree_atomically(out_dir, files, force)

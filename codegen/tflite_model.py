@@ -1,43 +1,84 @@
-"""Read what the firmware needs from a .tflite flatbuffer: ops, I/O tensors, quantization.
+"""Read a .tflite flatbuffer: the whole graph (tensors, constant data, operators) for the native
+backend, and the summary the TFLite-Micro project needs (ops, I/O tensors, quantization).
 
-Uses the flatbuffer schema module that ships inside the TensorFlow wheel
-(``tensorflow/lite/python/schema_py_generated.py``), loaded from its file so that reading a
-model does not import TensorFlow itself (which takes seconds).
+The one flatbuffer parser is ``ofa_mcu.quant.tflite_inspect.load_model`` (the schema bindings of
+the ``tflite-micro`` wheel, no TensorFlow import); this module turns its object tree into plain
+Python objects.
 """
 from __future__ import annotations
 
-import functools
-import importlib.util
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from ofa_mcu.errors import UserError
 
-TFLITE_IDENTIFIER = b"TFL3"
 # The schema version TFLite-Micro checks (TFLITE_SCHEMA_VERSION in micro_interpreter.h).
 SCHEMA_VERSION = 3
 
-# TensorType enum values of the schema (tensorflow/lite/schema/schema.fbs).
-TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8"}
+# TensorType enum values of the schema (tensorflow/lite/schema/schema.fbs) -> numpy dtype.
+_DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 6: np.bool_,
+           7: np.int16, 9: np.int8, 10: np.float64, 15: np.uint32, 16: np.uint16}
 
 
-@functools.cache
-def schema():
-    """The generated flatbuffer schema module of the installed TensorFlow."""
-    spec = importlib.util.find_spec("tensorflow")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("tensorflow is not installed; install the project's pinned tensorflow-cpu")
-    path = Path(spec.submodule_search_locations[0]) / "lite" / "python" / "schema_py_generated.py"
-    mspec = importlib.util.spec_from_file_location("_ofa_mcu_tflite_schema", path)
-    module = importlib.util.module_from_spec(mspec)
-    mspec.loader.exec_module(module)
-    return module
+@dataclass
+class TTensor:
+    """One tensor of the flatbuffer. ``data`` is set for constants (weights, biases, axes)."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: type | None          # numpy scalar type; None for a type numpy has no match for
+    data: np.ndarray | None
+    scales: np.ndarray          # float32, empty when not quantized
+    zero_points: np.ndarray     # int64
+    quantized_dimension: int = 0
+    type_name: str = ""         # "int8", "float32", ... ("type<N>" for unknown codes)
+
+    @property
+    def scale(self) -> float:
+        """The per-tensor scale (the first one)."""
+        return float(self.scales[0]) if len(self.scales) else 0.0
+
+    @property
+    def zero_point(self) -> int:
+        """The per-tensor zero point (the first one)."""
+        return int(self.zero_points[0]) if len(self.zero_points) else 0
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self.shape)) if self.shape else 1
 
 
-@functools.cache
-def builtin_op_names() -> dict[int, str]:
-    """BuiltinOperator enum value -> name (``CONV_2D`` ...)."""
-    return {v: k for k, v in vars(schema().BuiltinOperator).items() if not k.startswith("_")}
+@dataclass
+class TOp:
+    """One operator: builtin name, input/output tensor indices (-1 = absent), options."""
+
+    index: int
+    opcode: str
+    inputs: list[int]
+    outputs: list[int]
+    options: dict = field(default_factory=dict)
+    custom_code: str | None = None  # set when ``opcode == "CUSTOM"``
+
+
+@dataclass
+class TfliteModel:
+    """The first subgraph of a TFLite model (``n_subgraphs`` says how many the file has)."""
+
+    tensors: list[TTensor]
+    ops: list[TOp]
+    inputs: list[int]
+    outputs: list[int]
+    nbytes: int
+    schema_version: int = SCHEMA_VERSION
+    description: str = ""
+    n_subgraphs: int = 1
+
+    def consumers(self, tensor: int) -> list[int]:
+        """Indices of the ops that read ``tensor``."""
+        return [op.index for op in self.ops if tensor in op.inputs]
 
 
 @dataclass(frozen=True)
@@ -61,7 +102,7 @@ class TensorInfo:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What code generation reads from a .tflite file."""
+    """What the TFLite-Micro project reads from a .tflite file."""
 
     schema_version: int
     ops: tuple[str, ...]  # builtin op names used by the operators, sorted
@@ -82,47 +123,81 @@ class ModelInfo:
         return self.outputs[0]
 
 
-def _tensor(sg, idx: int) -> TensorInfo:
-    t = sg.tensors[idx]
+def _text(v) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else ("" if v is None else str(v))
+
+
+def _opcode_names() -> dict[int, str]:
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    return {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def _tensor(i: int, t, model, buf: bytes) -> TTensor:
+    code = int(t.type)
+    dtype = _DTYPES.get(code)
+    shape = tuple(int(s) for s in (t.shape if t.shape is not None else []))
+    data = None
+    b = model.buffers[t.buffer] if t.buffer is not None and t.buffer < len(model.buffers or []) else None
+    if b is not None and dtype is not None:
+        raw = None
+        if b.data is not None and len(b.data):
+            raw = np.asarray(b.data, dtype=np.uint8).tobytes()
+        elif getattr(b, "offset", 0) and b.offset > 1:  # data stored after the flatbuffer (>2 GB models)
+            raw = buf[b.offset:b.offset + b.size]
+        if raw is not None:
+            data = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
     q = t.quantization
-    scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
-    zp = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else 0
-    name = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else str(t.name)
-    shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
-    return TensorInfo(name, shape, TENSOR_TYPES.get(int(t.type), f"type{int(t.type)}"), scale, zp)
+    scales = np.asarray(q.scale if q is not None and q.scale is not None else [], dtype=np.float32)
+    zps = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], dtype=np.int64)
+    return TTensor(i, _text(t.name), shape, dtype, data, scales, zps,
+                   int(q.quantizedDimension) if q is not None else 0,
+                   np.dtype(dtype).name if dtype is not None else f"type{code}")
+
+
+def read_tflite(buf: bytes, what: str = "model") -> TfliteModel:
+    """Parse ``buf`` (its first subgraph); a file that is not a TFLite flatbuffer is a
+    one-line UserError."""
+    from ofa_mcu.quant.tflite_inspect import load_model
+
+    buf = bytes(buf)
+    model = load_model(buf, what)
+    names = _opcode_names()
+    g = model.subgraphs[0]
+    try:
+        tensors = [_tensor(i, t, model, buf) for i, t in enumerate(g.tensors or [])]
+    except ValueError as exc:  # buffer size does not match the tensor shape
+        raise UserError(f"{what} is a malformed TFLite flatbuffer ({exc}); re-export it") from None
+    ops = []
+    for i, op in enumerate(g.operators or []):
+        oc = model.operatorCodes[op.opcodeIndex]
+        # Codes >= 127 live in builtinCode only; older files use deprecatedBuiltinCode.
+        code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
+        opts = {}
+        if op.builtinOptions is not None:
+            opts = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in vars(op.builtinOptions).items()}
+        name = names.get(code, f"BUILTIN_{code}")
+        ops.append(TOp(i, name, [int(x) for x in op.inputs], [int(x) for x in op.outputs], opts,
+                       _text(oc.customCode) if name == "CUSTOM" else None))
+    return TfliteModel(tensors, ops, [int(x) for x in g.inputs], [int(x) for x in g.outputs], len(buf),
+                       int(model.version), _text(model.description), len(model.subgraphs))
+
+
+def _info(t: TTensor) -> TensorInfo:
+    return TensorInfo(t.name, t.shape, t.type_name, t.scale, t.zero_point)
 
 
 def read_model(tflite: bytes, what: str = "model") -> ModelInfo:
-    """Parse ``tflite``; a file that is not a TFLite flatbuffer is a UserError."""
-    if len(tflite) < 8 or tflite[4:8] != TFLITE_IDENTIFIER:
-        raise UserError(f"{what} is not a TFLite flatbuffer (no 'TFL3' identifier); pass a .tflite file")
-    s = schema()
-    try:
-        model = s.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
-    except Exception as exc:  # flatbuffers raises assorted errors on truncated input
-        raise UserError(f"{what} is a malformed TFLite flatbuffer ({type(exc).__name__}); re-export it") from None
-    if not model.subgraphs:
-        raise UserError(f"{what} has no subgraph; re-export it")
-    names = builtin_op_names()
-    ops, custom = set(), set()
-    sg = model.subgraphs[0]
-    for op in sg.operators or []:
-        code = model.operatorCodes[op.opcodeIndex]
-        # Codes >= 127 live in builtinCode only; older files use deprecatedBuiltinCode.
-        b = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-        if names.get(b) == "CUSTOM":
-            custom.add(code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode))
-        else:
-            ops.add(names.get(b, f"BUILTIN_{b}"))
-    desc = model.description.decode("utf-8", "replace") if isinstance(model.description, bytes) else (model.description or "")
+    """The TFLite-Micro project's summary of ``tflite``; a non-TFLite file is a UserError."""
+    m = read_tflite(tflite, what)
     return ModelInfo(
-        schema_version=int(model.version),
-        ops=tuple(sorted(ops)),
-        custom_ops=tuple(sorted(custom)),
-        n_operators=len(sg.operators or []),
-        inputs=tuple(_tensor(sg, i) for i in sg.inputs),
-        outputs=tuple(_tensor(sg, i) for i in sg.outputs),
-        description=desc,
+        schema_version=m.schema_version,
+        ops=tuple(sorted({op.opcode for op in m.ops if op.opcode != "CUSTOM"})),
+        custom_ops=tuple(sorted({op.custom_code for op in m.ops if op.opcode == "CUSTOM"})),
+        n_operators=len(m.ops),
+        inputs=tuple(_info(m.tensors[i]) for i in m.inputs),
+        outputs=tuple(_info(m.tensors[i]) for i in m.outputs),
+        description=m.description,
     )
 
 

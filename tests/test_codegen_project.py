@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from codegen import project as projmod
-from codegen.project import TEMPLATES_DIR, emit_project
+from codegen.paths import templates_dir
+from codegen.project import emit_project
 from codegen.tflm_arrays import parse_c_array
 from codegen.tflm_host import measure_arena, run_reference
 from ofa_mcu.boards import BOARDS_DIR, list_boards, load_board, parse_board
@@ -61,7 +62,7 @@ def test_every_board_and_build_system_renders(vww, person, arena, board, tmp_pat
     b = load_board(board)
     expected_out = run_reference(vww, (np.repeat(person[:, :, None], 3, axis=2).astype(np.int16) - 128).astype(np.int8)[None])
     for bs in b.build_systems:
-        spec = tomllib.loads((TEMPLATES_DIR / bs / "build.toml").read_text())
+        spec = tomllib.loads((templates_dir() / bs / "build.toml").read_text())
         out = _emit(vww, person, arena, b, tmp_path / bs, build_system=bs)
         manifest = json.loads((out / "ofa-mcu.json").read_text())
         assert manifest["board"] == board and manifest["build_system"] == bs and manifest["backend"] == "tflm"

@@ -90,7 +90,10 @@ def test_metrics_match_scipy_and_hand_arithmetic():
     assert m["mean_kendall_tau_within_resolution"] == pytest.approx(np.mean(taus))
     perfect = regression_metrics(true, true, res)
     assert perfect["mae"] == 0 and perfect["kendall_tau"] == pytest.approx(1.0)
-    json.dumps(m)  # JSON-friendly
+    json.dumps(m, allow_nan=False)  # strict JSON
+    const = regression_metrics(np.full(600, 90.0), true, res)  # a constant predictor ranks nothing
+    assert const["kendall_tau"] is None and const["mean_kendall_tau_within_resolution"] is None
+    json.dumps(const, allow_nan=False)
 
 
 def test_small_data_gets_a_minimum_number_of_steps():

@@ -186,3 +186,8 @@ def test_tflm_model_evaluates_populations_consistently():
     assert np.all(out["tflm_head_bytes"] >= out["tflm_peak_live_bytes"])
     one = TFLMEfficiency(VWW).evaluate(batch.to_dicts()[7])
     assert one == {k: int(v[7]) for k, v in out.items()}
+    fast = TFLMEfficiency(VWW, plan="peak").evaluate_batch(batch)
+    assert np.all(fast["sram_bytes"] <= out["sram_bytes"])
+    assert np.mean(fast["sram_bytes"] == out["sram_bytes"]) > 0.95
+    with pytest.raises(UserError, match="activation plan"):
+        TFLMEfficiency(VWW, plan="fast")

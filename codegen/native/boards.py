@@ -1,5 +1,6 @@
 """The board facts the native backend needs (name, QEMU machine, compiler flags, cycles per
-instruction), from the boards catalog (``ofa_mcu.boards``), a ``Board`` or a plain mapping."""
+instruction, memory regions), from the boards catalog (``ofa_mcu.boards``), a ``Board`` or a plain
+mapping."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -11,8 +12,9 @@ MACHINE_BOARDS = {"mps2-an386": "qemu-mps2-an386", "mps2-an500": "qemu-mps2-an50
 
 
 def resolve_board(board: Any) -> dict:
-    """``{"name", "qemu_machine", "cpu_flags", "cycles_per_instruction", "core", "memory"}`` for a
-    catalog name (or a QEMU machine name), a ``Board`` object or a mapping."""
+    """``{"name", "qemu_machine", "cpu_flags", "cycles_per_instruction", "core", "memory", "mcu",
+    "clock_hz", "catalog"}`` for a catalog name (or a QEMU machine name), a ``Board`` object or a
+    mapping (``catalog``: the name is a catalog board, so ``ofa-mcu flash`` can load it)."""
     if isinstance(board, str):
         from ofa_mcu.boards import load_board
 
@@ -30,19 +32,9 @@ def resolve_board(board: Any) -> dict:
     mem = get("memory")
     if mem is not None and not isinstance(mem, Mapping):
         mem = {k: getattr(mem, k) for k in ("flash_origin", "flash_length", "ram_origin", "ram_length")}
+    from ofa_mcu.boards import board_names
+
     return {"name": str(name), "qemu_machine": get("qemu_machine"), "cpu_flags": [str(f) for f in flags],
             "cycles_per_instruction": float(get("cycles_per_instruction", 1.0) or 1.0), "core": str(core),
-            "memory": dict(mem) if mem else None}
-
-
-def linker_script(template: str, memory: Mapping | None) -> str:
-    """The mps2 linker script with its MEMORY block replaced by the board's regions."""
-    if not memory:
-        return template
-    block = ("MEMORY\n{\n"
-             f"    FLASH (rx)  : ORIGIN = {memory['flash_origin']:#010x}, LENGTH = {memory['flash_length']}\n"
-             f"    RAM   (rwx) : ORIGIN = {memory['ram_origin']:#010x}, LENGTH = {memory['ram_length']}\n"
-             "}")
-    start = template.index("MEMORY")
-    end = template.index("}", start) + 1
-    return template[:start] + block + template[end:]
+            "memory": dict(mem) if mem else None, "mcu": str(get("mcu", name) or name),
+            "clock_hz": get("clock_hz"), "catalog": str(name) in board_names()}

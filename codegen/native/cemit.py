@@ -47,20 +47,21 @@ class _Ctx:
         return f"ofa_arena + {self.plan.offsets[buf]}"
 
 
-def _conv_struct(name: str, p: dict, consts: dict, prefix: str) -> str:
+def _params_struct(ctype: str, fields, name: str, p: dict, consts: dict, prefix: str) -> str:
+    """The weight/bias/mult/shift arrays and the ``ctype`` params struct pointing at them."""
     d = ""
     for n in ("weight", "bias", "mult", "shift"):
         d += c_array(f"{prefix}_{n}", consts[n])
     ptrs = {n: f"{prefix}_{n}" for n in ("weight", "bias", "mult", "shift")}
-    return d + f"static const ofa_conv_params {name} = {_init(p, CONV_FIELDS, ptrs)};\n"
+    return d + f"static const {ctype} {name} = {_init(p, fields, ptrs)};\n"
+
+
+def _conv_struct(name: str, p: dict, consts: dict, prefix: str) -> str:
+    return _params_struct("ofa_conv_params", CONV_FIELDS, name, p, consts, prefix)
 
 
 def _dw_struct(name: str, p: dict, consts: dict, prefix: str) -> str:
-    d = ""
-    for n in ("weight", "bias", "mult", "shift"):
-        d += c_array(f"{prefix}_{n}", consts[n])
-    ptrs = {n: f"{prefix}_{n}" for n in ("weight", "bias", "mult", "shift")}
-    return d + f"static const ofa_dw_params {name} = {_init(p, DW_FIELDS, ptrs)};\n"
+    return _params_struct("ofa_dw_params", DW_FIELDS, name, p, consts, prefix)
 
 
 def _fc_init(p: dict, prefix: str) -> str:

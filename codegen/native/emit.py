@@ -1,7 +1,9 @@
 """``emit_native``: a verified int8 .tflite -> a self-contained C99 project (generated model,
-kernels, startup code, linker script, main, Makefile) for the host and QEMU/Cortex-M boards."""
+kernels, startup code, linker script, main, Makefile, ``ofa-mcu.json``) for the host and
+QEMU/Cortex-M boards."""
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,15 +14,20 @@ import numpy as np
 from ofa_mcu.errors import UserError
 from ofa_mcu.io import atomic_write_text, write_json
 
-from .boards import linker_script, resolve_board
+from ..paths import firmware_dir, templates_dir
+from .boards import resolve_board
 from .cemit import flash_bytes, render_layers
 from .graph import Graph, lower_tflite
 from .memory import MemoryPlan, check_plan, plan_memory
 
-ROOT = Path(__file__).resolve().parents[2]
-KERNEL_DIR = ROOT / "firmware" / "native"
-STARTUP_DIR = ROOT / "firmware" / "startup"
-TEMPLATE_DIR = ROOT / "templates" / "native"
+BUILD_SYSTEM = "native-make"
+STARTUP = "startup/startup_cortexm.c"
+LINKER = "startup/linker.ld"
+
+
+def artifacts(board_name: str) -> dict:
+    """Where ``make firmware`` / ``make bin`` put the image of ``board_name``."""
+    return {"elf": f"build/{board_name}/app.elf", "bin": f"build/{board_name}/app.bin"}
 
 
 @dataclass
@@ -56,8 +63,19 @@ class NativeResult:
 
 def _jinja():
     import jinja2
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False)
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "native")),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=False,
+                              lstrip_blocks=False)
+
+
+def _manifest(b: dict, model_name: str, tflite: bytes) -> dict:
+    from ofa_mcu.boards import load_board
+
+    from ..flash import project_manifest
+
+    return project_manifest(backend="native", board=load_board(b["name"]), build_system=BUILD_SYSTEM,
+                            project=model_name, artifacts=artifacts(b["name"]), model_name=model_name,
+                            tflite=bytes(tflite))
 
 
 def _rows(arr: np.ndarray | None, n: int, size: int, what: str) -> list[str] | None:
@@ -80,8 +98,10 @@ def emit_native(tflite_bytes: bytes, out_dir, *, board: Any = "qemu-mps2-an386",
     ``test_input_int8``: one or more int8 inputs (``(N, *input_shape)`` or one input) that
     ``main.c`` runs; ``expected_output_int8``: their expected int8 outputs (from TFLM), which
     make the firmware's exit code the verdict. ``board``: a catalog name, a ``Board`` or a
-    mapping with ``name``, ``qemu_machine``, ``cpu_flags``. ``fuse``: expand+depthwise fusion
-    policy (auto/always/never). Refuses to overwrite a non-empty ``out_dir`` without ``force``.
+    mapping with ``name``, ``qemu_machine``, ``cpu_flags`` (and ``memory`` regions for a linker
+    script). ``fuse``: expand+depthwise fusion policy (auto/always/never). A catalog board's
+    project also gets ``ofa-mcu.json``, so ``ofa-mcu flash`` builds and runs (or flashes) it.
+    Refuses to overwrite a non-empty ``out_dir`` without ``force``.
     """
     from ofa_mcu.io import refuse_clobber
 
@@ -110,8 +130,8 @@ def emit_native(tflite_bytes: bytes, out_dir, *, board: Any = "qemu-mps2-an386",
                output_shape="x".join(map(str, graph.output_shape)), macs=graph.macs, const_bytes=const_bytes,
                layers=layers, input_offset=plan.offsets[graph.input], output_offset=plan.offsets[graph.output],
                n_tests=n_tests, inputs=inputs, expected=expected, board_name=b["name"],
-               qemu_machine=b.get("qemu_machine"), cpu_flags=" ".join(b["cpu_flags"]),
-               linker_script="board.ld" if b.get("memory") and not b.get("qemu_machine") else "mps2.ld")
+               qemu_machine=b.get("qemu_machine"), cpu_flags=" ".join(b["cpu_flags"]), linker_script=LINKER,
+               startup=STARTUP, **artifacts(b["name"]))
     env = _jinja()
     paths: dict[str, Path] = {}
     for tpl, name in (("ofa_model.c.j2", "ofa_model.c"), ("ofa_model.h.j2", "ofa_model.h"), ("main.c.j2", "main.c"),
@@ -119,18 +139,24 @@ def emit_native(tflite_bytes: bytes, out_dir, *, board: Any = "qemu-mps2-an386",
         paths[name] = out_dir / name
         atomic_write_text(paths[name], env.get_template(tpl).render(**ctx))
     paths["host_runner.c"] = out_dir / "host_runner.c"
-    shutil.copyfile(TEMPLATE_DIR / "host_runner.c", paths["host_runner.c"])
+    shutil.copyfile(templates_dir() / "native" / "host_runner.c", paths["host_runner.c"])
     (out_dir / "ofa_native").mkdir(parents=True, exist_ok=True)
-    for src in sorted(KERNEL_DIR.glob("*.[ch]")):
+    for src in sorted((firmware_dir() / "native").glob("*.[ch]")):
         shutil.copyfile(src, out_dir / "ofa_native" / src.name)
-    (out_dir / "startup").mkdir(parents=True, exist_ok=True)
-    for src in sorted(STARTUP_DIR.iterdir()):
-        if src.is_file():
-            shutil.copyfile(src, out_dir / "startup" / src.name)
-    if b.get("memory") and not b.get("qemu_machine"):
-        # A real board: its own flash/RAM regions in the same layout.
-        atomic_write_text(out_dir / "startup" / "board.ld",
-                          linker_script((STARTUP_DIR / "mps2.ld").read_text(), b["memory"]))
+    (out_dir / STARTUP).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(firmware_dir() / "startup" / Path(STARTUP).name, out_dir / STARTUP)
+    if b.get("memory"):
+        from ..project import linker_script
+
+        paths["linker.ld"] = out_dir / LINKER
+        atomic_write_text(paths["linker.ld"], linker_script(
+            b, f"Generated by ofa-mcu (native backend) for {b['name']}; do not edit, regenerate.", backend="native"))
+    if b.get("catalog"):
+        from ..flash import MANIFEST
+
+        paths[MANIFEST] = out_dir / MANIFEST
+        atomic_write_text(paths[MANIFEST], json.dumps(_manifest(b, model_name, tflite_bytes), indent=2,
+                                                      sort_keys=True) + "\n")
     result = NativeResult(out_dir, paths, graph, plan, plan.peak_bytes, const_bytes, graph.macs, b, layers)
     paths["plan.json"] = out_dir / "plan.json"
     write_json(paths["plan.json"], result.summary())

@@ -16,7 +16,7 @@ import numpy as np
 from ofa_mcu.errors import UserError
 
 from . import quant as Q
-from .tflite_model import TfliteModel, TOp, TTensor, read_tflite
+from ..tflite_model import TfliteModel, TOp, TTensor, read_tflite
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "PAD", "PADV2", "ADD", "MUL", "MEAN", "AVERAGE_POOL_2D",
                  "FULLY_CONNECTED", "RESHAPE", "SQUEEZE")
@@ -155,12 +155,13 @@ class _Lowerer:
 
     # -- ops --
     def lower(self) -> list[Layer]:
+        missing = sorted({op.opcode for op in self.m.ops if not hasattr(self, "op_" + op.opcode)})
+        if missing:
+            what = f"op {missing[0]} is" if len(missing) == 1 else f"ops {', '.join(missing)} are"
+            raise UserError(f"{what} not supported by the native backend (supported: {', '.join(SUPPORTED_OPS)}); "
+                            "use --backend tflm for this model")
         for op in self.m.ops:
-            fn = getattr(self, "op_" + op.opcode, None)
-            if fn is None:
-                raise UserError(f"op {op.opcode} (op {op.index}) is not supported by the native backend "
-                                f"(supported: {', '.join(SUPPORTED_OPS)}); use --backend tflm for this model")
-            fn(op)
+            getattr(self, "op_" + op.opcode)(op)
         return self.layers
 
     def op_RESHAPE(self, op: TOp) -> None:
@@ -221,19 +222,28 @@ class _Lowerer:
         return x, y, dict(in_h=h, in_w=w, out_h=oh, out_w=ow, k=k_h, stride=s_h, pad_top=pt + st,
                           pad_left=pl + sl), ops
 
-    def op_CONV_2D(self, op: TOp) -> None:
-        wt = self.t(op.inputs[1])
+    def _weights(self, op: TOp) -> tuple[TTensor, np.ndarray]:
+        """The op's constant int8 weights (tensor and data)."""
         wdat = self.const(op.inputs[1])
         if wdat is None or wdat.dtype != np.int8:
-            raise UserError(f"CONV_2D op {op.index} has non-constant or non-int8 weights; not supported")
+            raise UserError(f"{op.opcode} op {op.index} has non-constant or non-int8 weights; not supported")
+        return self.t(op.inputs[1]), wdat
+
+    def _requant(self, op: TOp, x: TTensor, y: TTensor, wt: TTensor, n: int):
+        """``(bias int32[n], mult, shift, act_min, act_max)`` of a per-channel conv."""
+        bias = self.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        bias = np.zeros(n, np.int32) if bias is None else bias.astype(np.int32)
+        mult, shift = Q.conv_multipliers(x.scale, _filter_scales(wt, n), y.scale, n)
+        lo, hi = Q.activation_range(int(op.options.get("fusedActivationFunction", 0)), y.scale, y.zero_point)
+        return bias, mult, shift, lo, hi
+
+    def op_CONV_2D(self, op: TOp) -> None:
+        wt, wdat = self._weights(op)
         oc, kh, kw, ic = wdat.shape
         x, y, geo, ops = self._conv_geometry(op, kh, kw)
         if x.shape[3] != ic:
             raise UserError(f"CONV_2D op {op.index} is a grouped conv; not supported by the native backend")
-        bias = self.const(op.inputs[2]) if len(op.inputs) > 2 else None
-        bias = np.zeros(oc, np.int32) if bias is None else bias.astype(np.int32)
-        mult, shift = Q.conv_multipliers(x.scale, _filter_scales(wt, oc), y.scale, oc)
-        lo, hi = Q.activation_range(int(op.options.get("fusedActivationFunction", 0)), y.scale, y.zero_point)
+        bias, mult, shift, lo, hi = self._requant(op, x, y, wt, oc)
         in_off = -x.zero_point
         params = dict(in_c=ic, out_c=oc, **geo, in_offset=in_off, out_offset=y.zero_point, act_min=lo, act_max=hi)
         macs = geo["out_h"] * geo["out_w"] * oc * kh * kw * ic
@@ -255,18 +265,12 @@ class _Lowerer:
             layer.overlap = {x.index: ("stream", d)}
 
     def op_DEPTHWISE_CONV_2D(self, op: TOp) -> None:
-        wt = self.t(op.inputs[1])
-        wdat = self.const(op.inputs[1])
-        if wdat is None or wdat.dtype != np.int8:
-            raise UserError(f"DEPTHWISE_CONV_2D op {op.index} has non-constant or non-int8 weights; not supported")
+        wt, wdat = self._weights(op)
         _, kh, kw, c = wdat.shape
         x, y, geo, ops = self._conv_geometry(op, kh, kw)
         if x.shape[3] != c or int(op.options.get("depthMultiplier", 1)) not in (0, 1):
             raise UserError(f"DEPTHWISE_CONV_2D op {op.index} has a depth multiplier; not supported")
-        bias = self.const(op.inputs[2]) if len(op.inputs) > 2 else None
-        bias = np.zeros(c, np.int32) if bias is None else bias.astype(np.int32)
-        mult, shift = Q.conv_multipliers(x.scale, _filter_scales(wt, c), y.scale, c)
-        lo, hi = Q.activation_range(int(op.options.get("fusedActivationFunction", 0)), y.scale, y.zero_point)
+        bias, mult, shift, lo, hi = self._requant(op, x, y, wt, c)
         k, s = kh, geo["stride"]
         w_kkc = wdat.reshape(kh, kw, c)
         params = dict(c=c, **{n: geo[n] for n in ("in_h", "in_w", "out_h", "out_w", "k", "stride", "pad_top",
@@ -377,19 +381,15 @@ class _Lowerer:
 
     def op_FULLY_CONNECTED(self, op: TOp) -> None:
         x = self.t(self.act_in(op.inputs[0]))
-        wt = self.t(op.inputs[1])
-        wdat = self.const(op.inputs[1])
-        if wdat is None or wdat.dtype != np.int8 or wdat.ndim != 2:
-            raise UserError(f"FULLY_CONNECTED op {op.index} has non-constant or non-int8 weights; not supported")
+        wt, wdat = self._weights(op)
+        if wdat.ndim != 2:
+            raise UserError(f"FULLY_CONNECTED op {op.index} has {wdat.ndim}-D weights; not supported")
         on, inn = wdat.shape
         if x.size != inn:
             raise UserError(f"FULLY_CONNECTED op {op.index} has batch > 1; not supported by the native backend")
         y = self.t(op.outputs[0])
         _check_int8_act(y)
-        bias = self.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
-        bias = np.zeros(on, np.int32) if bias is None else bias.astype(np.int32)
-        mult, shift = Q.conv_multipliers(x.scale, _filter_scales(wt, on), y.scale, on)
-        lo, hi = Q.activation_range(int(op.options.get("fusedActivationFunction", 0)), y.scale, y.zero_point)
+        bias, mult, shift, lo, hi = self._requant(op, x, y, wt, on)
         p = dict(in_n=inn, out_n=on, out_offset=y.zero_point, act_min=lo, act_max=hi)
         consts = dict(weight=wdat, bias=Q.fold_bias(bias, wdat, -x.zero_point), mult=mult, shift=shift)
         self.add_layer(kernel="fc", name=f"fc {inn}->{on}", inputs=[x.index], output=y.index, params=p, consts=consts,
@@ -537,6 +537,8 @@ def lower_tflite(tflite: bytes | TfliteModel, fuse: str = "auto") -> Graph:
     if fuse not in ("auto", "always", "never"):
         raise UserError(f"unknown fuse policy {fuse!r}; choose auto, always or never")
     model = tflite if isinstance(tflite, TfliteModel) else read_tflite(bytes(tflite))
+    if model.n_subgraphs != 1:
+        raise UserError(f"the model has {model.n_subgraphs} subgraphs; the native backend needs exactly one")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UserError(f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
                         "the native backend needs one of each")

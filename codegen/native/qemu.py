@@ -13,14 +13,11 @@ from typing import Any
 
 from ofa_mcu.errors import UserError
 
+from ..flash import qemu_argv
+from ..paths import firmware_dir
 from .boards import resolve_board
+from .emit import LINKER, artifacts
 
-ROOT = Path(__file__).resolve().parents[2]
-PLUGIN_SRC = ROOT / "firmware" / "tools" / "insn_plugin.c"
-ARM_FLAGS = ["-O2", "-std=c99", "-ffunction-sections", "-fdata-sections", "-DOFA_PROFILE", "-Wall", "-Wextra",
-             "-Wno-unused-parameter"]
-LINK_FLAGS = ["--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections", "-lc", "-lrdimon"]
-QEMU_FLAGS = ["-nographic", "-monitor", "none", "-semihosting-config", "enable=on,target=native"]
 
 
 def _tool(name: str, hint: str) -> str:
@@ -31,34 +28,68 @@ def _tool(name: str, hint: str) -> str:
 
 
 def build_firmware(project_dir, board: Any) -> Path:
-    """Compile the project (``main.c``, the model, the kernels, the startup code) for
-    ``board`` with arm-none-eabi-gcc and newlib (semihosting); returns the ELF path
-    ``build/<board>/app.elf``."""
+    """Build the project's firmware for ``board`` (the board it was generated for) with its own
+    Makefile (``make build/<board>/app.elf``: arm-none-eabi-gcc, newlib semihosting, the generated
+    linker script); returns the ELF path. A compile error is a RuntimeError with the compiler's
+    output."""
     b = resolve_board(board)
     if b["core"] and not b["core"].startswith("cortex-m"):
         raise UserError(f"board {b['name']!r} has core {b['core']}; the native firmware build targets Cortex-M boards")
     d = Path(project_dir)
     if not (d / "ofa_model.c").is_file():
         raise UserError(f"{str(d)!r} is not a generated native project (no ofa_model.c); run codegen first")
-    cc = _tool("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
-    ld = d / "startup" / ("board.ld" if (d / "startup" / "board.ld").is_file() else "mps2.ld")
-    elf = d / "build" / b["name"] / "app.elf"
-    elf.parent.mkdir(parents=True, exist_ok=True)
-    srcs = [d / "main.c", d / "ofa_model.c", *sorted((d / "ofa_native").glob("*.c")), d / "startup" / "startup_cm.c"]
-    cmd = [cc, *b["cpu_flags"], *ARM_FLAGS, f"-I{d}", f"-I{d / 'ofa_native'}", "-o", str(elf), *map(str, srcs),
-           f"-T{ld}", *LINK_FLAGS]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    target = artifacts(b["name"])["elf"]
+    makefile = d / "Makefile"
+    if not makefile.is_file() or f"\n{target}:" not in makefile.read_text():
+        raise UserError(f"{str(d)!r} was not generated for board {b['name']}; regenerate it with "
+                        f"emit_native(..., board={b['name']!r})")
+    if not (d / LINKER).is_file():
+        raise UserError(f"board {b['name']} has no [memory] regions, so the project has no linker script")
+    _tool("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    make = _tool("make", "apt-get install make")
+    proc = subprocess.run([make, "-C", str(d), target], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"firmware build failed for {b['name']}:\n{proc.stderr[-4000:]}")
-    return elf
+        raise RuntimeError(f"firmware build failed for {b['name']}:\n{(proc.stdout + proc.stderr)[-4000:]}")
+    return d / target
 
 
 def elf_size(elf) -> dict:
-    """``arm-none-eabi-size`` of the ELF: text, data, bss (bytes)."""
+    """``arm-none-eabi-size`` of the ELF: text (code + constants), data, bss (bytes)."""
     size = _tool("arm-none-eabi-size", "apt-get install binutils-arm-none-eabi")
     out = subprocess.run([size, str(elf)], capture_output=True, text=True, check=True).stdout.splitlines()
     text, data, bss = (int(v) for v in out[1].split()[:3])
     return {"text": text, "data": data, "bss": bss}
+
+
+_SECTION_RE = re.compile(r"^\s*\[\s*\d+\]\s+(\S+)\s+(\w+)\s+([0-9a-fA-F]+)\s+[0-9a-fA-F]+\s+([0-9a-fA-F]+)\s+"
+                         r"[0-9a-fA-F]+\s+([A-Za-z]*)\s+\d+", re.M)
+
+
+def sections(elf) -> dict[str, dict]:
+    """The ELF's allocated sections (``arm-none-eabi-readelf -S``): ``{name: {"type", "addr",
+    "size"}}``; ``type`` NOBITS means zero-filled RAM (nothing in flash)."""
+    readelf = _tool("arm-none-eabi-readelf", "apt-get install binutils-arm-none-eabi")
+    out = subprocess.run([readelf, "-SW", str(elf)], capture_output=True, text=True, check=True).stdout
+    return {name: {"type": typ, "addr": int(addr, 16), "size": int(size, 16)}
+            for name, typ, addr, size, flags in _SECTION_RE.findall(out) if "A" in flags}
+
+
+def firmware_sizes(elf, flash_origin: int, flash_length: int) -> dict:
+    """Flash use of a firmware image by kind: ``text_bytes`` (code, vectors, unwind and init
+    tables), ``rodata_bytes`` (weights and other constants), ``data_bytes`` (initial values of
+    .data, stored in flash), ``bss_bytes`` (zeroed RAM, the static activation buffer included)
+    and ``flash_bytes`` (their flash total)."""
+    secs = sections(elf)
+
+    def size(name: str) -> int:
+        return secs.get(name, {}).get("size", 0)
+
+    in_flash = [n for n, s in secs.items() if s["type"] != "NOBITS" and flash_origin <= s["addr"] < flash_origin
+                + flash_length and n != ".rodata"]
+    out = {"text_bytes": sum(size(n) for n in in_flash), "rodata_bytes": size(".rodata"),
+           "data_bytes": size(".data"), "bss_bytes": size(".bss")}
+    out["flash_bytes"] = out["text_bytes"] + out["rodata_bytes"] + out["data_bytes"]
+    return out
 
 
 def _machine(machine: str) -> str:
@@ -71,7 +102,7 @@ def run_in_qemu(elf_path, machine: str, timeout: float = 120, extra_args: list[s
     """Run the firmware under ``qemu-system-arm -M machine`` with semihosting; returns the
     guest's exit code and its stdout. A run longer than ``timeout`` seconds is a UserError."""
     qemu = _tool("qemu-system-arm", "apt-get install qemu-system-arm")
-    cmd = [qemu, "-M", _machine(machine), *QEMU_FLAGS, *(extra_args or []), "-kernel", str(elf_path)]
+    cmd = [qemu, *qemu_argv(_machine(machine), str(elf_path), tuple(extra_args or ()))[1:]]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
@@ -84,14 +115,15 @@ def run_in_qemu(elf_path, machine: str, timeout: float = 120, extra_args: list[s
 
 def plugin_path() -> Path:
     """Build (once, cached by source hash) and return the instruction-counting plugin."""
-    src = PLUGIN_SRC.read_bytes()
+    plugin_src = firmware_dir() / "tools" / "insn_plugin.c"
+    src = plugin_src.read_bytes()
     tag = hashlib.sha256(src).hexdigest()[:12]
     lib = Path(tempfile.gettempdir()) / f"ofa-mcu-insn-plugin-{tag}" / "libofa_insn.so"
     if not lib.is_file():
         lib.parent.mkdir(parents=True, exist_ok=True)
         cc = _tool("gcc", "apt-get install gcc")
         tmp = lib.with_suffix(".tmp.so")
-        proc = subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(tmp), str(PLUGIN_SRC)], capture_output=True,
+        proc = subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(tmp), str(plugin_src)], capture_output=True,
                               text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"plugin build failed:\n{proc.stderr[-2000:]}")
@@ -118,6 +150,12 @@ def _n_layers(elf: Path) -> int | None:
     return None
 
 
+def plugin_args(plugin: str, marker: str, counts: str, log: str) -> list[str]:
+    """QEMU arguments that load the instruction-counting plugin (exact counts: ``-icount
+    shift=0``); it writes the total and the count at every ``marker`` call to ``counts``."""
+    return ["-icount", "shift=0", "-plugin", f"{plugin},marker={marker},out={counts}", "-d", "plugin", "-D", log]
+
+
 def count_instructions(elf, machine: str, timeout: float = 900, n_layers: int | None = None) -> dict:
     """Guest instructions of one inference, in total and per layer, counted by the QEMU
     plugin between the firmware's layer markers (``-icount shift=0``).
@@ -128,8 +166,7 @@ def count_instructions(elf, machine: str, timeout: float = 900, n_layers: int | 
     n_layers = n_layers if n_layers is not None else _n_layers(elf)
     with tempfile.TemporaryDirectory(prefix="ofa-insn-") as tmp:
         out = Path(tmp) / "counts.txt"
-        args = ["-icount", "shift=0", "-plugin", f"{plugin_path()},marker={marker_address(elf):#x},out={out}",
-                "-d", "plugin", "-D", str(Path(tmp) / "qemu.log")]
+        args = plugin_args(str(plugin_path()), f"{marker_address(elf):#x}", str(out), str(Path(tmp) / "qemu.log"))
         code, stdout = run_in_qemu(elf, machine, timeout=timeout, extra_args=args)
         if not out.is_file():
             raise RuntimeError("the instruction-counting plugin wrote no counts (did QEMU load it?)")

@@ -36,6 +36,16 @@ uint64_t ofa_bsp_micros(void);
  * when the board has no input channel (then the app stops after its self-test). */
 int ofa_bsp_read(uint8_t* dst, size_t n);
 
+/* The body of ofa_bsp_read on a board without an input driver yet. For a camera board, FILL IN:
+ * capture one frame (kInputHeight x kInputWidth x kNumChannels raw pixels) from the camera driver
+ * into dst and return the byte count; until then (and on the QEMU boards) there is no input. */
+#define OFA_BSP_NO_INPUT(dst, n) \
+  do {                           \
+    (void)(dst);                 \
+    (void)(n);                   \
+    return -1;                   \
+  } while (0)
+
 /* Report the final status (QEMU and semihosting sessions end here; boards idle). */
 void ofa_bsp_exit(int status);
 

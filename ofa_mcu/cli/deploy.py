@@ -1,4 +1,5 @@
-"""``ofa-mcu deploy`` (int8 .tflite -> firmware project) and ``ofa-mcu flash`` (build + flash)."""
+"""``ofa-mcu deploy`` (int8 .tflite -> firmware project, TFLite-Micro or native C) and
+``ofa-mcu flash`` (build + flash, or run in QEMU)."""
 from __future__ import annotations
 
 import argparse
@@ -60,35 +61,33 @@ def load_test_image(path: str, height: int, width: int, channels: int):
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def _write_report(summary: dict, project: Path, model_name: str, board) -> str:
-    """Hand the summary to ``ofa_mcu.report`` (Markdown/HTML/JSON in ``project/report/``) when
-    that module offers a deploy report; else the project's ``deploy_summary.json`` is the report."""
-    try:
-        from ..report.deploy import write_deploy_report
-    except ImportError:
-        return str(project / "deploy_summary.json")
-    return str(write_deploy_report(summary, project, model_name=model_name, board=board))
+def _write_report(summary: dict, project: Path, model_name: str, board, results: dict | None = None) -> str:
+    """Hand the summary (and ``results`` merged over it) to ``ofa_mcu.report`` (Markdown/HTML/JSON
+    in ``project/report/``); returns the path of ``report.md``."""
+    from ..report.deploy import write_deploy_report
+
+    return str(write_deploy_report(summary, project, results=results, model_name=model_name, board=board))
 
 
-def cmd_deploy(args: argparse.Namespace) -> int:
-    """Verify the model in TFLite-Micro and write the firmware project."""
+def _inputs(args: argparse.Namespace, tflite: bytes):
+    """The model's summary and the test image and preprocessing the user gave (None: defaults)."""
     from codegen.model_settings import image_dims
-    from codegen.project import emit_project
     from codegen.tflite_model import check_int8_classifier, read_model
-    from ..boards import load_board
     from ..io import read_json
 
-    board = load_board(args.board)
-    tflite = _read_model(args.model)
     info = read_model(tflite, f"model {args.model!r}")
     check_int8_classifier(info, f"model {args.model!r}")
-    name = args.name or Path(args.model).stem
-    out = Path(args.out) if args.out else Path(f"{Path(args.model).stem}-{board.name}")
     test_image = None
     if args.test_image:
         h, w, c = image_dims(info.input)
         test_image = load_test_image(args.test_image, h, w, c)
     preprocess = read_json(args.preprocess, "preprocess file") if args.preprocess else None
+    return test_image, preprocess
+
+
+def _deploy_tflm(args, board, tflite: bytes, out: Path, name: str, test_image, preprocess) -> int:
+    from codegen.project import emit_project
+
     project = emit_project(
         tflite, board, out, build_system=args.build_system, labels=_labels(args.labels),
         test_image=test_image, preprocess=preprocess, model_name=name, force=args.force,
@@ -108,6 +107,89 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deploy_native(args, board, tflite: bytes, out: Path, name: str, test_image, preprocess) -> int:
+    from codegen.native.deploy import deploy_native, report_results
+
+    if args.build_system not in (None, "native-make"):
+        raise UserError(f"--build-system {args.build_system} is for --backend tflm; native projects build with "
+                        "their own Makefile (native-make): drop --build-system")
+    project, summary = deploy_native(
+        tflite, board, out, labels=_labels(args.labels), test_image=test_image, preprocess=preprocess,
+        model_name=name, force=args.force, test_description=Path(args.test_image).name if args.test_image else None,
+        allow_over_budget=args.allow_over_budget,
+    )
+    report = _write_report(summary, project, name, board, report_results(summary, project))
+    n = summary["native"]
+    fit = "fits" if summary["fits"] else "DOES NOT FIT"
+    image = f", firmware image {n['flash_bytes']} B" if "flash_bytes" in n else ""
+    print(
+        f"ofa-mcu: wrote {project} (native C project for {board.name}); static buffer {n['static_buffer_bytes']} B "
+        f"(TFLM arena {summary['arena_measured_bytes']} B), weights and tables {n['const_bytes']} B{image}, "
+        f"{n['n_layers']} layers, {n['macs']:,} MACs; {fit}: SRAM headroom {summary['sram_headroom_bytes']} B, "
+        f"flash headroom {summary['flash_headroom_bytes']} B; self-test class {summary['self_test']['expected_class']}; "
+        f"report {report}"
+    )
+    return 0
+
+
+BACKENDS = {"tflm": _deploy_tflm, "native": _deploy_native}
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Verify the model in TFLite-Micro and write the firmware project of the chosen backend."""
+    from ..boards import load_board
+
+    board = load_board(args.board)
+    tflite = _read_model(args.model)
+    test_image, preprocess = _inputs(args, tflite)
+    name = args.name or Path(args.model).stem
+    out = Path(args.out) if args.out else Path(f"{Path(args.model).stem}-{board.name}")
+    return BACKENDS[args.backend](args, board, tflite, out, name, test_image, preprocess)
+
+
+def _print_dry_run(project: Path, manifest: dict, steps) -> None:
+    print(f"# {manifest['board']}: {manifest['build_system']} project in {project}")
+    for step in steps:
+        print(f"# {step.what}" if step.what else "#")
+        print(f"(cd {shlex.quote(str(project / step.cwd))} && {shlex.join(step.argv)})")
+
+
+def _count_instructions(args: argparse.Namespace, project: Path, manifest: dict, p) -> int:
+    """``flash --count-instructions``: build, run once under QEMU's instruction-counting
+    plugin, print the firmware's output, the per-layer counts and the latency estimate."""
+    from codegen.flash import Step, qemu_argv, run_plan
+
+    board = p.board
+    if not board.is_qemu:
+        raise UserError(f"--count-instructions runs the firmware in QEMU; {board.name} is not a QEMU board "
+                        "(use qemu-mps2-an386 or qemu-mps2-an500)")
+    if manifest.get("backend") != "native":
+        raise UserError("--count-instructions needs a native project (its firmware marks every layer); "
+                        "deploy with --backend native")
+    elf = manifest.get("artifacts", {}).get("elf")
+    if args.dry_run:
+        from codegen.native.qemu import plugin_args
+
+        extra = plugin_args("<libofa_insn.so built from firmware/tools/insn_plugin.c>",
+                            "<address of ofa_layer_marker>", "<counts file>", "<qemu log>")
+        _print_dry_run(project, manifest, list(p.build) + [Step(qemu_argv(board.qemu_machine, elf, tuple(extra)),
+                                                               what="count instructions per layer")])
+        return 0
+    from codegen.native.profile import latency_lines, measured_latency
+    from codegen.native.qemu import count_instructions
+
+    from ..io import read_json
+
+    run_plan(project, p, build=not args.no_build, flash=False)
+    print(f"$ count instructions: {board.qemu_machine}, {elf}")
+    counts = count_instructions(project / elf, board.qemu_machine)
+    print(counts["stdout"], end="" if counts["stdout"].endswith("\n") else "\n")
+    layers = read_json(project / "plan.json", "the project's plan.json")["layers"]
+    for line in latency_lines(measured_latency(counts["per_layer"], layers, board)):
+        print(line)
+    return int(counts["exit_code"])
+
+
 def cmd_flash(args: argparse.Namespace) -> int:
     """Build and flash (or, for QEMU boards, build and run) a generated project."""
     from codegen.flash import Options, plan, read_manifest, run_plan
@@ -116,23 +198,24 @@ def cmd_flash(args: argparse.Namespace) -> int:
     manifest = read_manifest(project)
     opts = Options(tflm_dir=args.tflm_dir, port=args.port, tool=args.tool, placeholders=args.dry_run)
     p = plan(manifest, opts, build=not args.no_build)
+    if args.count_instructions:
+        return _count_instructions(args, project, manifest, p)
     if args.dry_run:
-        print(f"# {p.board.name}: {manifest['build_system']} project in {project}")
-        steps = list(p.build) + list(p.flash)
-        for step in steps:
-            print(f"# {step.what}" if step.what else "#")
-            print(f"(cd {shlex.quote(str(project / step.cwd))} && {shlex.join(step.argv)})")
+        _print_dry_run(project, manifest, list(p.build) + list(p.flash))
         return 0
     return run_plan(project, p, build=not args.no_build)
 
 
 def register(sub) -> None:
     """Add ``deploy`` and ``flash``."""
-    d = sub.add_parser("deploy", help="int8 .tflite -> TFLite-Micro firmware project for a board")
+    d = sub.add_parser("deploy", help="int8 .tflite -> firmware project (TFLite-Micro or native C) for a board")
     d.add_argument("model", help="fully int8-quantized .tflite file")
     d.add_argument("--board", required=True, help="board name (ofa-mcu boards lists them)")
     d.add_argument("--out", help="project folder to create (default: <model>-<board>)")
-    d.add_argument("--build-system", help="make, cmake, platformio, arduino, pico-sdk or esp-idf (default: the board's)")
+    d.add_argument("--backend", choices=sorted(BACKENDS), default="tflm",
+                   help="tflm: TFLite-Micro interpreter project (default); native: generated C kernels with a "
+                        "static memory plan (Cortex-M boards; ops: conv, depthwise, add, mul, mean, pool, FC)")
+    d.add_argument("--build-system", help="tflm backend: make, cmake, platformio, arduino, pico-sdk or esp-idf (default: the board's)")
     d.add_argument("--labels", help="class names: comma-separated, or a file with one per line")
     d.add_argument("--test-image", help="self-test input: an image (resized to the model input) or a .npy array")
     d.add_argument("--preprocess", help="JSON file: {resolution, channels, mean, std} (default: pixel / 255)")
@@ -147,4 +230,7 @@ def register(sub) -> None:
     f.add_argument("--port", help="serial port for esptool / arduino-cli uploads")
     f.add_argument("--tool", help="flash tool instead of the board's (e.g. pyocd)")
     f.add_argument("--no-build", action="store_true", help="flash the existing build without rebuilding")
+    f.add_argument("--count-instructions", action="store_true",
+                   help="QEMU boards, native projects: count instructions per layer with QEMU's plugin and print "
+                        "the latency estimate (instructions x cycles per instruction / clock)")
     f.set_defaults(func=cmd_flash)

@@ -50,8 +50,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     report = fit(args.pairs, args.out, recipe, cfg, val_fraction=args.val_fraction, seed=args.seed,
                  baselines=baselines, force=args.force, progress=not args.quiet)
     for name, m in report["models"].items():
-        print(f"{name}: MAE {m['mae']:.4f}  RMSE {m['rmse']:.4f}  tau {m['kendall_tau']:.4f}  "
-              f"within-res tau {m['mean_kendall_tau_within_resolution']:.4f}  spearman {m['spearman']:.4f}  "
+        f = lambda key: "n/a" if m[key] is None else f"{m[key]:.4f}"  # noqa: E731
+        print(f"{name}: MAE {f('mae')}  RMSE {f('rmse')}  tau {f('kendall_tau')}  "
+              f"within-res tau {f('mean_kendall_tau_within_resolution')}  spearman {f('spearman')}  "
               f"({report['data']['n_val']} held-out pairs)", file=sys.stderr)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -51,7 +51,16 @@ def run_search(args: argparse.Namespace, cfg, progress: bool = True):
     if args.max_latency_ms is not None and board is None:
         raise UserError("--max-latency-ms needs --board (latency is estimated for a board's core and clock)")
     model_name = args.efficiency or ("tflm" if board is not None else "analytic")
-    model = get_efficiency_model(model_name, cfg)
+    exact = None
+    if model_name == "tflm":  # search with TFLM's live-tensor peak, confirm with its exact planner
+        model, exact = get_efficiency_model("tflm", cfg, plan="peak"), get_efficiency_model("tflm", cfg)
+    else:
+        model = get_efficiency_model(model_name, cfg)
+    if board is not None:
+        from ..efficiency.latency import WithLatency
+
+        model = WithLatency(model, board)
+        exact = WithLatency(exact, board) if exact is not None else None
     predictor = load_predictor(args.predictor or cfg.name)
     if predictor.space != cfg:
         raise UserError(f"the predictor was trained for space {predictor.space.name!r}, not {cfg.name!r}; "
@@ -68,6 +77,11 @@ def run_search(args: argparse.Namespace, cfg, progress: bool = True):
         params = EvolutionParams(args.population, args.generations, args.parent_ratio, args.mutation_ratio,
                                  args.mutation_prob, args.resolution_mutation_prob)
         result = strategy(predictor, model, constraints, params=params, seed=args.seed, progress=progress)
+    if exact is not None:
+        from ..search.strategies import confirm_best
+
+        result = confirm_best(result, exact, constraints)
+        model = exact
     return result, constraints, model, board
 
 

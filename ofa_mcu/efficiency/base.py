@@ -30,10 +30,10 @@ class EfficiencyModel:
         """Metrics of every arch in ``batch``."""
         raise NotImplementedError
 
-    def evaluate(self, arch: Mapping) -> dict[str, int]:
-        """Metrics of one arch dict."""
+    def evaluate(self, arch: Mapping) -> dict[str, int | float]:
+        """Metrics of one arch dict (ints, floats for fractional metrics such as latency)."""
         out = self.evaluate_batch(ArchBatch.from_dicts([arch], self.cfg))
-        return {k: int(v[0]) for k, v in out.items()}
+        return {k: v[0].item() for k, v in out.items()}
 
     def describe(self) -> dict[str, str]:
         """What each metric means for this model."""

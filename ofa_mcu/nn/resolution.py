@@ -1,28 +1,19 @@
-"""Elastic resolution: one input size per training batch, drawn from the space's list."""
+"""Elastic resolution: one input size per training batch, drawn from the space's list (the
+resize itself is :func:`ofa_mcu.data.resize_batch`)."""
 from __future__ import annotations
 
 import random
 
-import torch
-import torch.nn.functional as F
 from torch.utils.data import default_collate
 
 from ..config import VWW, SpaceConfig
+from ..data.preprocess import resize_batch  # the one resize (re-exported by ofa_mcu.nn)
 
 
 def sample_resolution(rng, cfg: SpaceConfig = VWW) -> int:
     """A resolution drawn uniformly from ``cfg.resolutions`` (``rng``: ``random.Random`` or a
     numpy ``Generator``)."""
     return int(rng.choice(list(cfg.resolutions)))
-
-
-def resize_batch(x: torch.Tensor, size: int) -> torch.Tensor:
-    """``x (N, C, H, W)`` resized to ``size x size`` (bilinear, no corner alignment, antialias
-    when shrinking); returned unchanged when it already has that size."""
-    if x.shape[-2:] == (size, size):
-        return x
-    shrink = size < x.shape[-1] or size < x.shape[-2]
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
 
 
 class ElasticResolutionCollate:

@@ -139,15 +139,20 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
     model_dir = tmp / "model"
     # ---- 1. search ------------------------------------------------------------------------
     with stages("search", f"{opts.strategy} search for {board.name} in space {cfg.name}"):
-        effmodel = get_efficiency_model("tflm", cfg)
+        from ..efficiency.latency import WithLatency
+        from ..search.strategies import confirm_best
+
+        fast = WithLatency(get_efficiency_model("tflm", cfg, plan="peak"), board)
+        effmodel = WithLatency(get_efficiency_model("tflm", cfg), board)
         predictor = load_predictor(opts.predictor or cfg.name)
-        constraints = budget_limits(board=board, cfg=cfg, **opts.limits)
+        constraints = budget_limits(board=board, cfg=cfg, backend=opts.backend, **opts.limits)
         strategy = get_strategy(opts.strategy)
         if opts.strategy == "random":
-            found = strategy(predictor, effmodel, constraints, samples=opts.samples, seed=opts.seed)
+            found = strategy(predictor, fast, constraints, samples=opts.samples, seed=opts.seed)
         else:
-            found = strategy(predictor, effmodel, constraints, seed=opts.seed,
+            found = strategy(predictor, fast, constraints, seed=opts.seed,
                              params=EvolutionParams(population=opts.population, generations=opts.generations))
+        found = confirm_best(found, effmodel, constraints)
         arch = found.best_arch
         plot_search(found, constraints, model_dir / "search.png", title=f"search for {board.name}")
         write_json(model_dir / "arch.json", arch)
@@ -209,15 +214,20 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
                          f"label {data.class_names[labels[0]]}")
             native = None
         else:
-            native = _emit_native(tflite, board, project, q[0], cfg)
+            native, native_logits = _emit_native(tflite, board, project, q, images, s, zp, stages)
+            paths["logits"]["native"] = native_logits
+            top1["native"] = 100.0 * float((native_logits.argmax(1) == labels).mean())
 
     # ---- 6. report --------------------------------------------------------------------------------
     with stages("report", "Markdown, HTML and JSON"):
         k = cfg.n_classes
-        names = {"float": "float", "onnx_int8": "onnx_int8", "tflite": "tflite_int8", "tflm": "tflm"}
+        names = {"float": "float", "onnx_int8": "onnx_int8", "tflite": "tflite_int8", "tflm": "tflm",
+                 "native": "native"}
         accuracy = {names[p]: {"top1": top1[p] / 100.0, "confusion": _confusion(lg, labels, k),
                                "n": int(len(labels))} for p, lg in paths["logits"].items()}
-        agree = paths["agreement"]
+        from ..quant import agreement as agreement_of
+
+        agree = agreement_of(paths["logits"])
         results = {
             "schema": 1,
             "title": f"ofa-mcu build: {cfg.name} subnet on {board.name}",
@@ -258,12 +268,44 @@ def eval_split_name(data) -> str:
     return "test" if data.test is not None else "holdout"
 
 
-def _emit_native(tflite: bytes, board, project: Path, test_q: np.ndarray, cfg) -> dict:
-    from codegen.native import emit_native
+def _emit_native(tflite: bytes, board, project: Path, q: np.ndarray, images: np.ndarray, scale: float, zp: int,
+                 stages: Stages) -> tuple[dict, np.ndarray]:
+    """The native C project; its host build runs every verification image (it must equal TFLM
+    bit for bit), and on a Cortex-M board the firmware is cross-compiled for its sizes (and run
+    in QEMU on the emulated boards). Returns the report's native section and the logits."""
+    from codegen.native import build_host, emit_native, run_host
+    from codegen.native.reference import tflm_outputs
 
     from ..quant import run_tflm
 
-    raise UserError("the native backend is not wired into build yet")  # replaced when codegen.native lands
+    expected = tflm_outputs(tflite, q[:1])
+    res = emit_native(tflite, project, board=board, test_input_int8=q[:1], expected_output_int8=expected,
+                      model_name="ofa_model", force=True)
+    if res.peak_bytes > board.native_model_sram_budget:
+        raise UserError(f"the native plan needs {res.peak_bytes} B of SRAM; {board.name} leaves "
+                        f"{board.native_model_sram_budget} B; tighten --max-sram-kb")
+    all_q = np.clip(np.round(images.transpose(0, 2, 3, 1) / scale) + zp, -128, 127).astype(np.int8)
+    exe = build_host(project)
+    logits = run_host(exe, all_q.reshape(len(all_q), -1), int(np.prod(res.graph.output_shape)))
+    tflm = run_tflm(tflite, images)
+    if not np.array_equal(logits.reshape(tflm.shape), tflm):
+        raise RuntimeError("internal error: the native C output differs from TFLM's; please report it")
+    stages.note(f"native C equals TFLM bit for bit on {len(all_q)} images; static buffer {res.peak_bytes:,} B")
+    native = {"peak_bytes": int(res.peak_bytes), "plan_png": str(res.paths["memory_plan.png"].relative_to(
+        project.parent)), "note": "static activation buffer of the generated C (in-place depthwise, no PAD copies)"}
+    if board.is_cortex_m and shutil.which("arm-none-eabi-gcc"):
+        from codegen.native.qemu import build_firmware, elf_size, run_in_qemu
+
+        elf = build_firmware(project, board)
+        size = elf_size(elf)
+        native.update({"text_bytes": int(size["text"]), "data_bytes": int(size.get("data", 0))})
+        if board.is_qemu:
+            code, out = run_in_qemu(elf, board.qemu_machine)
+            if code != 0:
+                raise RuntimeError(f"the firmware failed its self-test in QEMU (exit {code}): {out.strip()[-300:]}")
+            stages.note(f"firmware passed its self-test in QEMU {board.qemu_machine}")
+    shutil.rmtree(project / "build", ignore_errors=True)  # the project holds sources; flash builds again
+    return native, logits.reshape(tflm.shape)
 
 
 def summary_lines(res: BuildResult) -> list[str]:

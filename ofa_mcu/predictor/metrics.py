@@ -5,22 +5,30 @@ from __future__ import annotations
 import numpy as np
 
 
-def _kendall(a: np.ndarray, b: np.ndarray) -> float:
+def _finite_or_none(x: float) -> float | None:
+    # JSON has no NaN: an undefined correlation (fewer than 2 points, constant input) is null
+    return float(x) if np.isfinite(x) else None
+
+
+def _kendall(a: np.ndarray, b: np.ndarray) -> float | None:
     from scipy.stats import kendalltau
 
-    return float(kendalltau(a, b).statistic) if len(a) > 1 else float("nan")
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return _finite_or_none(kendalltau(a, b).statistic)
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
     from scipy.stats import spearmanr
 
-    return float(spearmanr(a, b).statistic) if len(a) > 1 else float("nan")
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return _finite_or_none(spearmanr(a, b).statistic)
 
 
-def _mean_finite(values) -> float:
-    v = np.asarray(list(values), dtype=np.float64)
-    v = v[np.isfinite(v)]
-    return float(v.mean()) if len(v) else float("nan")
+def _mean_defined(values) -> float | None:
+    v = [x for x in values if x is not None]
+    return float(np.mean(v)) if v else None
 
 
 def regression_metrics(pred: np.ndarray, true: np.ndarray, resolution: np.ndarray) -> dict:
@@ -29,7 +37,8 @@ def regression_metrics(pred: np.ndarray, true: np.ndarray, resolution: np.ndarra
     Keys: ``n``, ``mae``, ``rmse``, ``bias``, ``kendall_tau``, ``spearman``,
     ``kendall_tau_by_resolution`` and ``spearman_by_resolution`` (dicts keyed by the resolution
     as a string, JSON-friendly), ``n_by_resolution``, ``mean_kendall_tau_within_resolution`` and
-    ``mean_spearman_within_resolution`` (unweighted means over resolutions).
+    ``mean_spearman_within_resolution`` (unweighted means over resolutions). A correlation that
+    is undefined (fewer than two points, or constant values) is ``None``.
     """
     pred = np.asarray(pred, dtype=np.float64)
     true = np.asarray(true, dtype=np.float64)
@@ -51,6 +60,6 @@ def regression_metrics(pred: np.ndarray, true: np.ndarray, resolution: np.ndarra
         "kendall_tau_by_resolution": tau_r,
         "spearman_by_resolution": rho_r,
         "n_by_resolution": n_r,
-        "mean_kendall_tau_within_resolution": _mean_finite(tau_r.values()),
-        "mean_spearman_within_resolution": _mean_finite(rho_r.values()),
+        "mean_kendall_tau_within_resolution": _mean_defined(tau_r.values()),
+        "mean_spearman_within_resolution": _mean_defined(rho_r.values()),
     }

@@ -86,9 +86,9 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     if not 0.0 < val_fraction < 1.0:
         raise UserError(f"--val-fraction {val_fraction} must be strictly between 0 and 1 (e.g. 0.2)")
     n_val = int(round(n * val_fraction))
-    if n_val < 1 or n - n_val < 2:
-        raise UserError(f"{n} pairs are too few for a validation fraction of {val_fraction}; "
-                        f"give more pairs (at least 10) or change --val-fraction")
+    if n < 10 or n_val < 2 or n - n_val < 2:
+        raise UserError(f"{n} pairs are too few to hold out a validation fraction of {val_fraction}; "
+                        f"give at least 10 pairs and a fraction that leaves 2 or more on each side")
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 

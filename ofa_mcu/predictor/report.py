@@ -44,19 +44,23 @@ def scatter_png(pred: np.ndarray, true: np.ndarray, resolution: np.ndarray, titl
     return buf.getvalue()
 
 
+def _fmt(fmt: str, value) -> str:
+    return "n/a" if value is None else fmt.format(value)
+
+
 def _metrics_table(models: dict[str, dict]) -> list[str]:
     names = list(models)
     lines = ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for label, key, fmt in _ROWS:
-        lines.append(f"| {label} | " + " | ".join(fmt.format(models[n][key]) for n in names) + " |")
+        lines.append(f"| {label} | " + " | ".join(_fmt(fmt, models[n][key]) for n in names) + " |")
     res = list(models[names[0]]["kendall_tau_by_resolution"])
     for r in res:
         lines.append(f"| Kendall tau at {r} px | "
-                     + " | ".join(f"{models[n]['kendall_tau_by_resolution'].get(r, float('nan')):.4f}"
-                                  for n in names) + " |")
+                     + " | ".join(_fmt("{:.4f}", models[n]["kendall_tau_by_resolution"].get(r)) for n in names)
+                     + " |")
     extra = [n for n in names if "ms_per_10k" in models[n]]
     if extra:
-        lines.append("| predict 10k archs, 1 thread (ms) | "
+        lines.append("| predict 10k archs (ms, in the fit process) | "
                      + " | ".join(f"{models[n]['ms_per_10k']:.1f}" if "ms_per_10k" in models[n] else "-"
                                   for n in names) + " |")
     return lines
@@ -73,7 +77,9 @@ def render_markdown(report: dict) -> str:
              f"- training time: {report['train_seconds']:.0f} s", "",
              "## Validation metrics (accuracy in points)", ""]
     lines += _metrics_table(report["models"])
-    lines += ["", f"![predicted vs measured]({SCATTER_PNG})", ""]
+    lines += ["", "Prediction times are measured in the fitting process, with whatever BLAS threads and "
+              "machine load it had; `benchmarks/bench_predictor.py` measures one thread.", "",
+              f"![predicted vs measured]({SCATTER_PNG})", ""]
     return "\n".join(lines)
 
 
@@ -83,7 +89,7 @@ def write_report(directory: str | Path, report: dict, pred: np.ndarray, true: np
     directory = Path(directory)
     m = report["models"][report["recipe"]["name"]]
     title = (f"{report['recipe']['name']} on {report['data']['n_val']} held-out pairs: MAE {m['mae']:.3f}, "
-             f"within-res tau {m['mean_kendall_tau_within_resolution']:.3f}")
+             f"within-res tau {_fmt('{:.3f}', m['mean_kendall_tau_within_resolution'])}")
     atomic_write_bytes(directory / SCATTER_PNG, scatter_png(pred, true, resolution, title))
     write_json(directory / REPORT_JSON, report)
     atomic_write_text(directory / REPORT_MD, render_markdown(report))

@@ -144,8 +144,8 @@ def train_mlp(x: np.ndarray, y: np.ndarray, spec: MLPSpec, seed: int, weights: n
     step = 0
     last = float("nan")
     net.train()
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
-    for _ in bar:
+    bar = tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False, mininterval=0.5)
+    for _ in range(epochs):
         perm = torch.from_numpy(rng.permutation(n))
         running, count = 0.0, 0
         for i in range(0, n, spec.batch_size):
@@ -162,7 +162,9 @@ def train_mlp(x: np.ndarray, y: np.ndarray, spec: MLPSpec, seed: int, weights: n
             running += float(loss.detach()) * len(idx)
             count += len(idx)
         last = running / count
-        bar.set_postfix(loss=f"{last:.4f}")
+        bar.set_postfix(loss=f"{last:.4f}", refresh=False)
+        bar.update(steps_per_epoch)
+    bar.close()
     net.eval()
     if spec.refit_head_epochs > 0:
         _refit_head(net, xt, yt, wt, spec, loss_fn, rng)
@@ -193,7 +195,8 @@ def train_mlp(x: np.ndarray, y: np.ndarray, spec: MLPSpec, seed: int, weights: n
 def _refit_head(net, xt, yt, wt, spec: MLPSpec, loss_fn, rng: np.random.Generator) -> None:
     """Retrain the output layer (and the linear skip) on the hidden features computed without
     dropout: dropout-trained nets predict shrunk toward the mean at inference, and this removes
-    that bias (measured: about -0.05 accuracy points MAE on the VWW pairs)."""
+    most of that bias (measured on the VWW pairs, one dropout MLP with a linear skip, 10 epochs:
+    MAE 0.154 -> 0.147 points)."""
     import torch
 
     body = net.mlp[:-1]
@@ -232,7 +235,7 @@ def fit_recipe(batch: ArchBatch, acc: np.ndarray, recipe: Recipe, cfg: SpaceConf
 
     acc = np.asarray(acc, dtype=np.float64)
     if len(acc) < 2:
-        raise UserError(f"{len(acc)} training pairs are too few to train a predictor; give at least 10")
+        raise UserError(f"{len(acc)} training pairs are too few to train a predictor; give at least 2")
     spec = recipe.model
     scale, shift = TARGETS[spec.target](acc)
     y = (acc - shift) / scale

@@ -8,7 +8,8 @@ from .constraints import Constraints
 
 def budget_limits(*, max_macs: float | None = None, max_params: float | None = None,
                   max_sram_kb: float | None = None, max_flash_kb: float | None = None,
-                  max_latency_ms: float | None = None, board: Any = None, cfg: Any = None) -> Constraints:
+                  max_latency_ms: float | None = None, board: Any = None, cfg: Any = None,
+                  backend: str = "tflm") -> Constraints:
     """Limits from explicit values and/or a board (its SRAM and flash left for the model
     after the firmware's own needs); where both give one, the tighter wins."""
     limits: dict[str, float] = {}
@@ -23,7 +24,7 @@ def budget_limits(*, max_macs: float | None = None, max_params: float | None = N
     tighten("flash_bytes", None if max_flash_kb is None else max_flash_kb * 1024)
     tighten("latency_ms", max_latency_ms)
     if board is not None:
-        for name, value in board_model_limits(board, cfg).items():
+        for name, value in board_model_limits(board, cfg, backend).items():
             tighten(name, value)
     return Constraints(limits)
 
@@ -41,6 +42,8 @@ def board_model_limits(board: Any, cfg: Any = None) -> dict[str, float]:
     from ..config import VWW
 
     cfg = cfg or VWW
+    if backend == "native":
+        return {"peak_lab_bytes": board.native_model_sram_budget, "flash_bytes": board.native_model_flash_budget}
     arena_limit = (board.model_sram_budget - ARENA_MARGIN_BYTES) / (1 + ARENA_MARGIN_FRACTION)
     test_vector = max(cfg.resolutions) ** 2 * cfg.in_channels + 256  # one int8 input + pixel LUT
     return {"tflm_arena_bytes_host": arena_limit, "flash_bytes": board.model_flash_budget - test_vector}

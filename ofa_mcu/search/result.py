@@ -16,7 +16,7 @@ class SearchResult:
     strategy: str
     best_arch: dict
     best_accuracy: float
-    best_metrics: dict[str, int]
+    best_metrics: dict[str, int | float]
     candidates: ArchBatch
     candidate_accuracy: np.ndarray
     candidate_metrics: dict[str, np.ndarray]
@@ -30,7 +30,7 @@ class SearchResult:
             "strategy": self.strategy,
             "arch": self.best_arch,
             "predicted_accuracy": round(float(self.best_accuracy), 4),
-            "efficiency": {k: int(v) for k, v in self.best_metrics.items()},
+            "efficiency": {k: (round(v, 4) if isinstance(v, float) else int(v)) for k, v in self.best_metrics.items()},
             "evaluated": int(self.evaluated),
             "seconds": round(self.seconds, 3),
         }

@@ -40,7 +40,7 @@ class EvolutionParams:
 
 def _best(batch: ArchBatch, acc: np.ndarray, metrics: dict[str, np.ndarray]) -> tuple[dict, float, dict]:
     i = int(np.argmax(acc))
-    return batch.take([i]).to_dicts()[0], float(acc[i]), {k: int(v[i]) for k, v in metrics.items()}
+    return batch.take([i]).to_dicts()[0], float(acc[i]), {k: v[i].item() for k, v in metrics.items()}
 
 
 def random_search(predictor: Predictor, model: EfficiencyModel, constraints: Constraints, *, samples: int = 1000,
@@ -109,7 +109,7 @@ def evolution_search(predictor: Predictor, model: EfficiencyModel, constraints: 
         parents, parents_acc = pop.take(top), pop_acc[top]
         parents_m = {k: v[top] for k, v in pop_m.items()}
         if parents_acc[0] > best[0]:
-            best = (float(parents_acc[0]), parents.take([0]), {k: int(v[0]) for k, v in parents_m.items()})
+            best = (float(parents_acc[0]), parents.take([0]), {k: v[0].item() for k, v in parents_m.items()})
         history.append(best[0])
 
         pick = rng.integers(0, n_parents, size=n_mut)
@@ -128,7 +128,7 @@ def evolution_search(predictor: Predictor, model: EfficiencyModel, constraints: 
 
     i = int(np.argmax(pop_acc))
     if pop_acc[i] > best[0]:
-        best = (float(pop_acc[i]), pop.take([i]), {k: int(v[i]) for k, v in pop_m.items()})
+        best = (float(pop_acc[i]), pop.take([i]), {k: v[i].item() for k, v in pop_m.items()})
         history.append(best[0])
     cands = ArchBatch.concat(seen_b)
     cand_acc = np.concatenate(seen_a)
@@ -145,3 +145,26 @@ def get_strategy(name: str) -> Callable[..., SearchResult]:
     if name not in STRATEGIES:
         raise UserError(f"unknown search strategy {name!r}; choose one of {', '.join(sorted(STRATEGIES))}")
     return STRATEGIES[name]
+
+
+def confirm_best(result: SearchResult, exact: EfficiencyModel, constraints: Constraints,
+                 chunk: int = 100) -> SearchResult:
+    """Re-check the search's best candidates with a slower, exact efficiency model and keep
+    the most accurate one that still fits (searching with a fast lower bound, then confirming,
+    costs a fraction of searching with the exact model)."""
+    keys = result.candidates.keys(exact.cfg)
+    order = np.argsort(-result.candidate_accuracy, kind="stable")
+    _, first = np.unique(keys[order], axis=0, return_index=True)
+    unique = order[np.sort(first)]
+    for start in range(0, len(unique), chunk):
+        idx = unique[start:start + chunk]
+        metrics = exact.evaluate_batch(result.candidates.take(idx))
+        ok = np.flatnonzero(constraints.feasible(metrics))
+        if len(ok):
+            j = int(ok[0])
+            i = int(idx[j])
+            result.best_arch = result.candidates.take([i]).to_dicts()[0]
+            result.best_accuracy = float(result.candidate_accuracy[i])
+            result.best_metrics = {k: v[j].item() for k, v in metrics.items()}
+            return result
+    raise UserError("no searched candidate fits the budget under the exact memory model; loosen the budget")

@@ -44,44 +44,41 @@ def _one_hot(values: np.ndarray, choices) -> np.ndarray:
     return (values[..., None] == np.asarray(choices)).astype(np.float32)
 
 
-def _choice_index(values: np.ndarray, choices) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each value in ``choices`` and whether it was found at all."""
-    choices = np.asarray(choices)
-    order = np.argsort(choices, kind="stable")
-    pos = np.searchsorted(choices[order], values)
-    pos = np.minimum(pos, len(choices) - 1)
-    idx = order[pos]
-    return idx, choices[idx] == values
+def _put_one_hot(out: np.ndarray, offset: int, values: np.ndarray, choices, mask=None) -> None:
+    """Write the one-hot of ``values`` (N,) or (N, S) over ``choices`` into ``out[:, offset:]``,
+    ``len(choices)`` columns per entry, zero where ``mask`` is False (``out`` starts zeroed).
 
-
-def _scatter_one_hot(out: np.ndarray, offset: int, values: np.ndarray, choices, mask=None) -> None:
-    """Set ``out[i, offset + j * len(choices) + index(values[i, j])] = 1`` where ``mask`` holds
-    (the fast form of concatenating :func:`_one_hot` blocks; values not in ``choices`` stay 0)."""
-    n, dim = out.shape
-    v = values.reshape(n, -1)
-    idx, found = _choice_index(v, choices)
-    cols = offset + np.arange(v.shape[1]) * len(choices) + idx
-    keep = found if mask is None else found & mask.reshape(n, -1)
-    flat = (np.arange(n)[:, None] * dim + cols)[keep]
-    out.reshape(-1)[flat] = 1.0
+    The fast form of concatenating :func:`_one_hot` blocks: one compare per choice, written
+    into a strided column view (broadcasting over a trailing axis of 3 is several times slower).
+    """
+    v = values.reshape(len(values), -1)
+    s, c = v.shape[1], len(choices)
+    for j, choice in enumerate(choices):
+        hit = v == choice
+        if mask is not None:
+            hit &= mask
+        out[:, offset + j: offset + s * c: c] = hit
 
 
 @register_encoding("onehot")
 def onehot(batch: ArchBatch, cfg: SpaceConfig = VWW) -> np.ndarray:
     """The lab's one-hot encoding: [resolution | width | kernel per slot | expand per slot].
 
-    Built by scattering ones into a zero matrix (several times faster than concatenating
-    one-hot blocks; :func:`onehot_reference` is the plain form and tests check both agree).
+    Written column block by column block into one zeroed matrix (several times faster than
+    concatenating one-hot blocks; :func:`onehot_reference` is the plain form, tests check both agree).
     """
-    n = len(batch)
-    n_r, n_w, n_k = len(cfg.resolutions), len(cfg.width_mult_list), len(cfg.ks_list)
-    out = np.zeros((n, onehot_dim(cfg)), dtype=np.float32)
-    act = batch.active(cfg)
-    _scatter_one_hot(out, 0, batch.image_size, cfg.resolutions)
-    _scatter_one_hot(out, n_r, batch.wid, range(n_w))
-    _scatter_one_hot(out, n_r + n_w, batch.ks, cfg.ks_list, act)
-    _scatter_one_hot(out, n_r + n_w + cfg.n_slots * n_k, batch.e, cfg.expand_ratio_list, act)
+    out = np.zeros((len(batch), onehot_dim(cfg)), dtype=np.float32)
+    _onehot_into(out, batch, cfg, batch.active(cfg))
     return out
+
+
+def _onehot_into(out: np.ndarray, batch: ArchBatch, cfg: SpaceConfig, act: np.ndarray) -> None:
+    """Write the one-hot encoding into the first ``onehot_dim(cfg)`` columns of zeroed ``out``."""
+    n_r, n_w, n_k = len(cfg.resolutions), len(cfg.width_mult_list), len(cfg.ks_list)
+    _put_one_hot(out, 0, batch.image_size, cfg.resolutions)
+    _put_one_hot(out, n_r, batch.wid, range(n_w))
+    _put_one_hot(out, n_r + n_w, batch.ks, cfg.ks_list, act)
+    _put_one_hot(out, n_r + n_w + cfg.n_slots * n_k, batch.e, cfg.expand_ratio_list, act)
 
 
 def onehot_reference(batch: ArchBatch, cfg: SpaceConfig = VWW) -> np.ndarray:
@@ -109,6 +106,39 @@ def features(batch: ArchBatch, cfg: SpaceConfig = VWW) -> np.ndarray:
 
     Per slot: kernel and expand as numbers scaled to [0, 1] (0 when skipped). Per stage:
     active blocks, sum of expand, sum of k^2 * expand, the last two scaled by (r / r_max)^2.
+    Globals: resolution and width multiplier as numbers. Each part is written into its columns
+    of one preallocated matrix (same values as :func:`features_reference`, about 2x faster).
+    """
+    act = batch.active(cfg)
+    n, n_slots, n_stages = len(batch), cfg.n_slots, cfg.n_stages
+    base = onehot_dim(cfg)
+    out = np.zeros((n, base + 2 * n_slots + 5 * n_stages + 2), dtype=np.float32)
+    _onehot_into(out, batch, cfg, act)
+    r = batch.image_size.astype(np.float32) / max(cfg.resolutions)
+    k = batch.ks.astype(np.float32) / max(cfg.ks_list) * act
+    e = batch.e.astype(np.float32) / max(cfg.expand_ratio_list) * act
+    stage = np.asarray(cfg.slot_stage)
+    onehot_stage = (stage[:, None] == np.arange(n_stages)[None, :]).astype(np.float32)  # (S, n_stages)
+    sum_e = e @ onehot_stage
+    sum_ke = (k * k * e) @ onehot_stage
+    r2 = (r * r)[:, None]
+    col = base
+    for part in (k, e, act.astype(np.float32) @ onehot_stage / max(cfg.stage_slots), sum_e, sum_ke,
+                 sum_e * r2, sum_ke * r2):
+        out[:, col:col + part.shape[1]] = part
+        col += part.shape[1]
+    out[:, col] = r
+    out[:, col + 1] = np.asarray(cfg.width_mult_list, dtype=np.float32)[batch.wid]
+    return out
+
+
+def features_reference(batch: ArchBatch, cfg: SpaceConfig = VWW) -> np.ndarray:
+    """The ``features`` encoding written plainly (concatenated parts); equals :func:`features`.
+
+    One-hot plus ordinal genes and per-stage summaries.
+
+    Per slot: kernel and expand as numbers scaled to [0, 1] (0 when skipped). Per stage:
+    active blocks, sum of expand, sum of k^2 * expand, the last two scaled by (r / r_max)^2.
     Globals: resolution and width multiplier as numbers.
     """
     act = batch.active(cfg)
@@ -124,7 +154,7 @@ def features(batch: ArchBatch, cfg: SpaceConfig = VWW) -> np.ndarray:
     sum_ke = (k * k * e) @ onehot_stage
     r2 = (r * r)[:, None]
     extra = [k, e, blocks / max(cfg.stage_slots), sum_e, sum_ke, sum_e * r2, sum_ke * r2, r[:, None], w[:, None]]
-    return np.concatenate([onehot(batch, cfg)] + extra, axis=1).astype(np.float32)
+    return np.concatenate([onehot_reference(batch, cfg)] + extra, axis=1).astype(np.float32)
 
 
 def encode(archs, cfg: SpaceConfig = VWW, name: str = "onehot") -> np.ndarray:

@@ -59,16 +59,8 @@ extern "C" int ofa_bsp_read(uint8_t* dst, size_t n) {
   if (avail == 0) return 0;
   if (avail > n) avail = n;
   return (int)Serial.readBytes(reinterpret_cast<char*>(dst), avail);
-#elif OFA_INPUT_SOURCE_CAMERA
-  /* FILL IN: capture one frame (kInputHeight x kInputWidth x kNumChannels raw pixels) from the
-   * camera driver into dst and return the byte count. Until then: no input. */
-  (void)dst;
-  (void)n;
-  return -1;
 #else
-  (void)dst;
-  (void)n;
-  return -1;
+  OFA_BSP_NO_INPUT(dst, n);
 #endif
 }
 

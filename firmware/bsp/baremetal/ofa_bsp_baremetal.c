@@ -56,17 +56,8 @@ int ofa_bsp_read(uint8_t* dst, size_t n) {
   size_t got = fread(dst, 1, n, stdin);
   if (got == 0 && feof(stdin)) return -1;
   return (int)got;
-#elif OFA_INPUT_SOURCE_CAMERA
-  /* FILL IN: capture one frame (kInputHeight x kInputWidth x kNumChannels raw pixels) from the
-   * camera driver into dst and return the byte count. Until then: no input. */
-  (void)dst;
-  (void)n;
-  return -1;
 #else
-  /* No input source on this board (QEMU): FILL IN a driver here to classify live frames. */
-  (void)dst;
-  (void)n;
-  return -1;
+  OFA_BSP_NO_INPUT(dst, n);
 #endif
 }
 

@@ -34,16 +34,8 @@ int ofa_bsp_read(uint8_t* dst, size_t n) {
   if (got > 0) return (int)got;
   vTaskDelay(1); /* let the idle task run (task watchdog) while waiting for input */
   return 0;
-#elif OFA_INPUT_SOURCE_CAMERA
-  /* FILL IN: capture one frame (kInputHeight x kInputWidth x kNumChannels raw pixels) from the
-   * camera driver into dst and return the byte count. Until then: no input. */
-  (void)dst;
-  (void)n;
-  return -1;
 #else
-  (void)dst;
-  (void)n;
-  return -1;
+  OFA_BSP_NO_INPUT(dst, n);
 #endif
 }
 

@@ -36,16 +36,8 @@ int ofa_bsp_read(uint8_t* dst, size_t n) {
     dst[got++] = (uint8_t)c;
   }
   return (int)got;
-#elif OFA_INPUT_SOURCE_CAMERA
-  /* FILL IN: capture one frame (kInputHeight x kInputWidth x kNumChannels raw pixels) from the
-   * camera driver into dst and return the byte count. Until then: no input. */
-  (void)dst;
-  (void)n;
-  return -1;
 #else
-  (void)dst;
-  (void)n;
-  return -1;
+  OFA_BSP_NO_INPUT(dst, n);
 #endif
 }
 

@@ -1,6 +1,8 @@
-/* Minimal Cortex-M startup for the Make/CMake projects: vector table, Reset_Handler (copy
- * .data, zero .bss, enable the FPU, semihosting and C++ constructors, then main), and a
- * default handler that parks the core. Symbols come from the generated linker.ld.
+/* Cortex-M startup of every bare-metal ofa-mcu firmware (TFLite-Micro Make/CMake projects and
+ * native C projects; QEMU mps2 boards and real parts alike): vector table, Reset_Handler (copy
+ * .data, zero .bss, enable the FPU, newlib semihosting and C++ constructors, then
+ * exit(main())), and a fault handler. Symbols come from the generated linker.ld
+ * (templates/common/linker.ld.j2).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,11 +11,21 @@ extern uint32_t __data_load__, __data_start__, __data_end__, __bss_start__, __bs
 extern int main(void);
 extern void __libc_init_array(void);
 extern void initialise_monitor_handles(void);
+extern void _exit(int status);
+
+#define OFA_FAULT_EXIT_CODE 99
 
 void Reset_Handler(void);
 void Default_Handler(void);
 
+/* A fault ends a semihosting session (QEMU, or a debugger with semihosting on) with exit code
+ * 99 instead of hanging it; a second fault (no debugger to answer semihosting) parks the core. */
 void Default_Handler(void) {
+  static volatile int faulted = 0;
+  if (!faulted) {
+    faulted = 1;
+    _exit(OFA_FAULT_EXIT_CODE);
+  }
   for (;;) {
   }
 }

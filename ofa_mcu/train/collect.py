@@ -1,0 +1,76 @@
+"""Accuracy collection (``ofa-mcu collect``): measured (arch, top-1) pairs for the predictor.
+
+The lab's method: sample a subnet, extract it, re-calibrate its BN on training images, and
+measure top-1 on the holdout split at its resolution. Pairs are appended to a file in the
+lab's format (a JSON list of ``[arch, top1_percent]``, ``.json`` or ``.json.gz``), written
+atomically after every pair, so a killed run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..errors import UserError
+from ..io import read_json, write_json
+from ..space.arch import arch_key, sample_arch, validate_arch
+
+
+def planned_archs(cfg, n: int, seed: int) -> list[dict]:
+    """The ``n`` distinct random subnets a run with ``seed`` measures, in order."""
+    rng = random.Random(seed)
+    out, seen = [], set()
+    for _ in range(n * 50):
+        if len(out) == n:
+            break
+        a = sample_arch(rng, cfg)
+        k = arch_key(a, cfg)
+        if k not in seen:
+            seen.add(k)
+            out.append(a)
+    return out
+
+
+def read_pairs(path: str | Path, cfg) -> list[list]:
+    """Existing pairs of a collection file (empty when it does not exist)."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    data = read_json(p, "pair file")
+    if not isinstance(data, list) or any(not isinstance(x, list) or len(x) != 2 for x in data):
+        raise UserError(f"{p}: not a pair file (a JSON list of [arch, accuracy]); choose another --out")
+    for i, (a, _) in enumerate(data):
+        try:
+            validate_arch(a, cfg)
+        except UserError as exc:
+            raise UserError(f"{p}: pair #{i}: {exc}") from None
+    return data
+
+
+def collect_pairs(supernet, cfg, data, out: str | Path, n: int, seed: int = 0, calib_images: int = 500,
+                  eval_images: int = 5000, shard: tuple[int, int] = (0, 1), progress: bool = True) -> list[list]:
+    """Measure the planned subnets not yet in ``out`` (this process's shard of them) and append
+    each pair to ``out`` as soon as it is measured. Returns all pairs in ``out``."""
+    from ..data import evenly_spaced
+    from .subnet_eval import measure_subnet
+
+    index, count = shard
+    if not 0 <= index < count:
+        raise UserError(f"--shard {index}/{count}: the index must be in 0..{count - 1}")
+    pairs = read_pairs(out, cfg)
+    done = {arch_key(a, cfg) for a, _ in pairs}
+    todo = [a for i, a in enumerate(planned_archs(cfg, n, seed)) if i % count == index and arch_key(a, cfg) not in done]
+    holdout = data.holdout
+    if eval_images and eval_images < len(holdout):
+        holdout = holdout.subset(evenly_spaced(len(holdout), eval_images))
+    for arch in tqdm(todo, desc="collect", unit="subnet", disable=not progress):
+        t0 = time.perf_counter()
+        r = measure_subnet(supernet, arch, data.calib, holdout, calib_images=calib_images)
+        pairs.append([arch, round(float(r["top1"]), 4)])
+        write_json(out, pairs, indent=None)
+        if progress:
+            tqdm.write(f"top-1 {r['top1']:.2f} % at {arch['image_size']} px, wid {arch['wid']} "
+                       f"({time.perf_counter() - t0:.1f} s)")
+    return pairs
