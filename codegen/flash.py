@@ -338,6 +338,14 @@ def project_manifest(*, backend: str, board: Board, build_system: str, project: 
     }
 
 
+def require_executable(name: str, install: str) -> str:
+    """The full path of program ``name`` on PATH; a UserError saying how to install it if absent."""
+    path = shutil.which(name)
+    if path is None:
+        raise UserError(f"{name} not found; install it ({install})")
+    return path
+
+
 def missing_tool_error(tool: str, what: str) -> UserError:
     """The error for a tool that is not on PATH, with how to install it."""
     t = TOOLS[tool]

@@ -272,18 +272,23 @@ int main(void) {
 """
 
 
-@pytest.mark.parametrize("board", ["qemu-mps2-an386", "qemu-mps2-an500"])
-def test_startup_bsp_and_linker_script_run_in_qemu(vww, person, arena, board, tmp_path):
-    """The generated linker script, startup and bare-metal BSP boot a real image under QEMU:
-    .data copied, .bss zeroed, FPU on, heap for newlib, semihosting output, exit status."""
-    b = load_board(board)
-    proj = _emit(vww, person, arena, b, "make", tmp_path / "p")
+def _probe_elf(proj: Path, b, tmp_path: Path) -> Path:
+    """PROBE_MAIN linked with the project's startup, bare-metal BSP and linker script."""
     (tmp_path / "probe.c").write_text(PROBE_MAIN)
     elf = tmp_path / "probe.elf"
     subprocess.run(["arm-none-eabi-gcc", *b.cpu_flags, "-O2", "-Wall", "-Wextra", "-Werror", f"-I{proj / 'src'}",
                     str(proj / "src/startup_cortexm.c"), str(proj / "src/ofa_bsp_baremetal.c"), str(tmp_path / "probe.c"),
                     "-T", str(proj / "linker.ld"), "--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections",
                     "-o", str(elf)], check=True)
+    return elf
+
+
+@pytest.mark.parametrize("board", ["qemu-mps2-an386", "qemu-mps2-an500"])
+def test_startup_bsp_and_linker_script_run_in_qemu(vww, person, arena, board, tmp_path):
+    """The generated linker script, startup and bare-metal BSP boot a real image under QEMU:
+    .data copied, .bss zeroed, FPU on, heap for newlib, semihosting output, exit status."""
+    b = load_board(board)
+    elf = _probe_elf(_emit(vww, person, arena, b, "make", tmp_path / "p"), b, tmp_path)
     proc = subprocess.run(list(qemu_argv(b.qemu_machine, str(elf))), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 7, proc.stderr
     assert "probe data=42 fpu=4 heap=1 read=-1 counter=0" in proc.stdout
@@ -292,13 +297,7 @@ def test_startup_bsp_and_linker_script_run_in_qemu(vww, person, arena, board, tm
 @pytest.mark.parametrize("board", ["stm32f746g-disco", "nucleo-h743zi2"])
 def test_stm32_linker_scripts_place_vectors_and_stack(vww, person, arena, board, tmp_path):
     b = load_board(board)
-    proj = _emit(vww, person, arena, b, "make", tmp_path / "p")
-    (tmp_path / "probe.c").write_text(PROBE_MAIN)
-    elf = tmp_path / "probe.elf"
-    subprocess.run(["arm-none-eabi-gcc", *b.cpu_flags, "-O2", "-Wall", "-Wextra", "-Werror", f"-I{proj / 'src'}",
-                    str(proj / "src/startup_cortexm.c"), str(proj / "src/ofa_bsp_baremetal.c"), str(tmp_path / "probe.c"),
-                    "-T", str(proj / "linker.ld"), "--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections",
-                    "-o", str(elf)], check=True)
+    elf = _probe_elf(_emit(vww, person, arena, b, "make", tmp_path / "p"), b, tmp_path)
     syms = {}
     for line in subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout.splitlines():
         parts = line.split()

@@ -141,3 +141,27 @@ def test_qemu_flash_runs_the_image_and_returns_its_status(vww, arena, tmp_path, 
     assert cli_main(["flash", str(proj), "--no-build"]) == 5
     out = capfd.readouterr().out
     assert "$ qemu-system-arm -M mps2-an386" in out and "probe on qemu" in out
+
+
+def test_tflm_project_on_qemu_needs_a_tflm_source_tree(vww, arena, tmp_path, monkeypatch, capsys):
+    """A TFLM image cannot be linked without TFLM's C++ sources: flash says to pass --tflm-dir
+    with a create_tflm_tree.py tree, and refuses a header-only tree before running make."""
+    from codegen.tflm_headers import make_tflm_tree
+
+    monkeypatch.delenv("TFLM_DIR", raising=False)
+    proj = _emit(vww, arena, "qemu-mps2-an386", tmp_path / "p")
+    assert cli_main(["flash", str(proj)]) == 2
+    err = capsys.readouterr().err
+    assert "pass --tflm-dir DIR (or set TFLM_DIR)" in err and "create_tflm_tree.py" in err
+    headers = make_tflm_tree(tmp_path / "headers-only")
+    assert cli_main(["flash", str(proj), "--tflm-dir", str(headers)]) == 2
+    err = capsys.readouterr().err
+    assert "holds no TFLite-Micro sources (tensorflow/lite/micro/micro_interpreter.cc is missing)" in err
+    assert "pass --tflm-dir DIR with a tree made by create_tflm_tree.py" in err
+    assert not (proj / "build").exists()  # nothing ran
+    # the dry run still prints the commands, with the tree it was given
+    assert cli_main(["flash", str(proj), "--dry-run", "--tflm-dir", str(headers)]) == 0
+    assert f"make TFLM_DIR={headers}" in capsys.readouterr().out
+    # instruction counting needs the native firmware's layer markers
+    assert cli_main(["flash", str(proj), "--count-instructions", "--tflm-dir", str(headers)]) == 2
+    assert "needs a native project" in capsys.readouterr().err

@@ -15,16 +15,19 @@ from ofa_mcu.predictor.recipes import get_recipe
 from ofa_mcu.predictor.train import effective_epochs
 from ofa_mcu.space import sample_arch
 from ofa_mcu.space.batch import ArchBatch, sample_batch
-from ofa_mcu.space.encoding import encode, features, onehot, onehot_dim, onehot_reference
+from ofa_mcu.space.encoding import encode, features, features_reference, onehot, onehot_dim, onehot_reference
 
 
 @pytest.mark.parametrize("cfg", [VWW, FASHION_MNIST])
-def test_fast_onehot_equals_plain_onehot(cfg):
+def test_fast_encodings_equal_the_plain_ones(cfg):
     b = sample_batch(np.random.default_rng(1), 3000, cfg, wids=tuple(range(len(cfg.width_mult_list))))
     assert np.array_equal(onehot(b, cfg), onehot_reference(b, cfg))
+    assert np.array_equal(features(b, cfg), features_reference(b, cfg))  # bit-identical: shipped models
     assert onehot(b, cfg).shape == (3000, onehot_dim(cfg))
+    assert features(b, cfg).dtype == np.float32
     b.image_size[:7] = 999  # not a resolution of the space: no resolution bit set, like the plain form
     assert np.array_equal(onehot(b, cfg), onehot_reference(b, cfg))
+    assert np.array_equal(features(b, cfg), features_reference(b, cfg))
 
 
 def test_onehot_is_the_labs_128_layout():

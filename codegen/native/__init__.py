@@ -6,9 +6,12 @@ Public API:
   model_name, fuse="auto", plot=True, force=False) -> NativeResult``
 - ``lower_tflite(tflite_bytes, fuse="auto") -> Graph`` ; ``plan_memory(graph) -> MemoryPlan``
 - ``build_host(project_dir) -> exe`` ; ``run_host(exe, inputs_int8, output_size) -> outputs``
-- ``codegen.native.qemu``: ``build_firmware(project_dir, board) -> elf``,
+- ``codegen.native.qemu``: ``build_firmware(project_dir, board) -> elf`` (the project's Makefile),
   ``run_in_qemu(elf, machine, timeout) -> (exit_code, stdout)``,
-  ``count_instructions(elf, machine) -> {"total", "per_layer", ...}``
+  ``count_instructions(elf, machine) -> {"total", "per_layer", ...}``,
+  ``firmware_sizes(elf, flash_origin, flash_length) -> {text_bytes, rodata_bytes, ...}``
+- ``codegen.native.deploy``: ``deploy_native(tflite, board, out_dir, ...) -> (project, summary)``
+  (``ofa-mcu deploy --backend native``); ``codegen.native.profile``: ``measured_latency``
 - ``codegen.native.latency``: ``latency_cycles(batch, cfg, board)`` (vectorized estimate)
 """
 from __future__ import annotations

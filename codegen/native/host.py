@@ -11,29 +11,25 @@ import numpy as np
 
 from ofa_mcu.errors import UserError
 
-HOST_FLAGS = ["-O2", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror"]
-
-
-def _cc() -> str:
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        raise UserError("no host C compiler found; install gcc (apt-get install gcc)")
-    return cc
+from ..flash import require_executable
 
 
 def build_host(project_dir, target: str = "runner", extra_flags: list[str] | None = None) -> Path:
     """Compile ``host_runner.c`` (``target="runner"``) or ``main.c`` (``"selftest"``) with the
-    generated model and kernels into ``build/host/<target>``; returns the executable."""
+    generated model and kernels into ``build/host/<target>`` with the project's own Makefile
+    (warnings are errors); returns the executable."""
     d = Path(project_dir)
-    main = {"runner": "host_runner.c", "selftest": "main.c"}[target]
-    srcs = [d / main, d / "ofa_model.c"] + sorted((d / "ofa_native").glob("*.c"))
+    if target not in ("runner", "selftest"):
+        raise UserError(f"unknown host target {target!r}; choose runner or selftest")
+    if not (d / "Makefile").is_file() or not (d / "ofa_model.c").is_file():
+        raise UserError(f"{str(d)!r} is not a generated native project (no Makefile / ofa_model.c); run codegen first")
     exe = d / "build" / "host" / target
-    exe.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [_cc(), *HOST_FLAGS, *(extra_flags or []), f"-I{d}", f"-I{d / 'ofa_native'}", "-o", str(exe),
-           *map(str, srcs)]
+    cc = shutil.which("gcc") or require_executable("cc", "apt-get install gcc")
+    cmd = [require_executable("make", "apt-get install make"), "-B", "-C", str(d), f"build/host/{target}",
+           f"HOST_CC={cc}", "HOST_EXTRA=" + " ".join(["-Werror", *(extra_flags or [])])]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"host build failed:\n{proc.stderr[-4000:]}")
+        raise RuntimeError(f"host build failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
     return exe
 
 

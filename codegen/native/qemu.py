@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -13,18 +12,11 @@ from typing import Any
 
 from ofa_mcu.errors import UserError
 
-from ..flash import qemu_argv
+from ..flash import qemu_argv, require_executable
 from ..paths import firmware_dir
 from .boards import resolve_board
 from .emit import LINKER, artifacts
 
-
-
-def _tool(name: str, hint: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise UserError(f"{name} not found; install it ({hint})")
-    return path
 
 
 def build_firmware(project_dir, board: Any) -> Path:
@@ -45,8 +37,8 @@ def build_firmware(project_dir, board: Any) -> Path:
                         f"emit_native(..., board={b['name']!r})")
     if not (d / LINKER).is_file():
         raise UserError(f"board {b['name']} has no [memory] regions, so the project has no linker script")
-    _tool("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
-    make = _tool("make", "apt-get install make")
+    require_executable("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    make = require_executable("make", "apt-get install make")
     proc = subprocess.run([make, "-C", str(d), target], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"firmware build failed for {b['name']}:\n{(proc.stdout + proc.stderr)[-4000:]}")
@@ -55,7 +47,7 @@ def build_firmware(project_dir, board: Any) -> Path:
 
 def elf_size(elf) -> dict:
     """``arm-none-eabi-size`` of the ELF: text (code + constants), data, bss (bytes)."""
-    size = _tool("arm-none-eabi-size", "apt-get install binutils-arm-none-eabi")
+    size = require_executable("arm-none-eabi-size", "apt-get install binutils-arm-none-eabi")
     out = subprocess.run([size, str(elf)], capture_output=True, text=True, check=True).stdout.splitlines()
     text, data, bss = (int(v) for v in out[1].split()[:3])
     return {"text": text, "data": data, "bss": bss}
@@ -68,7 +60,7 @@ _SECTION_RE = re.compile(r"^\s*\[\s*\d+\]\s+(\S+)\s+(\w+)\s+([0-9a-fA-F]+)\s+[0-
 def sections(elf) -> dict[str, dict]:
     """The ELF's allocated sections (``arm-none-eabi-readelf -S``): ``{name: {"type", "addr",
     "size"}}``; ``type`` NOBITS means zero-filled RAM (nothing in flash)."""
-    readelf = _tool("arm-none-eabi-readelf", "apt-get install binutils-arm-none-eabi")
+    readelf = require_executable("arm-none-eabi-readelf", "apt-get install binutils-arm-none-eabi")
     out = subprocess.run([readelf, "-SW", str(elf)], capture_output=True, text=True, check=True).stdout
     return {name: {"type": typ, "addr": int(addr, 16), "size": int(size, 16)}
             for name, typ, addr, size, flags in _SECTION_RE.findall(out) if "A" in flags}
@@ -101,7 +93,7 @@ def _machine(machine: str) -> str:
 def run_in_qemu(elf_path, machine: str, timeout: float = 120, extra_args: list[str] | None = None) -> tuple[int, str]:
     """Run the firmware under ``qemu-system-arm -M machine`` with semihosting; returns the
     guest's exit code and its stdout. A run longer than ``timeout`` seconds is a UserError."""
-    qemu = _tool("qemu-system-arm", "apt-get install qemu-system-arm")
+    qemu = require_executable("qemu-system-arm", "apt-get install qemu-system-arm")
     cmd = [qemu, *qemu_argv(_machine(machine), str(elf_path), tuple(extra_args or ()))[1:]]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
@@ -121,7 +113,7 @@ def plugin_path() -> Path:
     lib = Path(tempfile.gettempdir()) / f"ofa-mcu-insn-plugin-{tag}" / "libofa_insn.so"
     if not lib.is_file():
         lib.parent.mkdir(parents=True, exist_ok=True)
-        cc = _tool("gcc", "apt-get install gcc")
+        cc = require_executable("gcc", "apt-get install gcc")
         tmp = lib.with_suffix(".tmp.so")
         proc = subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(tmp), str(plugin_src)], capture_output=True,
                               text=True)
@@ -133,7 +125,7 @@ def plugin_path() -> Path:
 
 def marker_address(elf) -> int:
     """Address of ``ofa_layer_marker`` in the ELF (Thumb bit cleared)."""
-    nm = _tool("arm-none-eabi-nm", "apt-get install binutils-arm-none-eabi")
+    nm = require_executable("arm-none-eabi-nm", "apt-get install binutils-arm-none-eabi")
     out = subprocess.run([nm, str(elf)], capture_output=True, text=True, check=True).stdout
     m = re.search(r"^([0-9a-fA-F]+)\s+[Tt]\s+ofa_layer_marker$", out, re.M)
     if not m:

@@ -131,7 +131,7 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
     from ..io import write_json
     from ..predictor import load_predictor
     from ..report import collect_versions, model_fields, write_report
-    from ..report.layers import board_fields
+    from ..report import board_fields
     from ..search import EvolutionParams, get_strategy
     from ..search.budget import budget_limits
     from ..search.plot import plot_search
