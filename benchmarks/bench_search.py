@@ -13,10 +13,14 @@ Run: .venv/bin/python benchmarks/bench_search.py
 """
 from __future__ import annotations
 
-import argparse
-import time
+import os
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI does (see ofa_mcu/cli/__init__.py)
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 
 def main() -> None:
@@ -24,6 +28,8 @@ def main() -> None:
     ap.add_argument("--hook-archs", type=int, default=50)
     ap.add_argument("--population", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for the hook method (the arithmetic "
+                                                           "uses one core)")
     args = ap.parse_args()
 
     import torch
@@ -37,7 +43,7 @@ def main() -> None:
     from ofa_mcu.space import build_table
     from ofa_mcu.space.batch import sample_batch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     model = get_efficiency_model("analytic", VWW)
     same = sample_batch(rng, args.hook_archs)

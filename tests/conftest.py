@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI does (see ofa_mcu/cli/__init__.py)
 from pathlib import Path
 
 import pytest

@@ -6,12 +6,18 @@ heavy libraries (torch, tensorflow) inside their functions so ``ofa-mcu --help``
 """
 from __future__ import annotations
 
-import argparse
-import importlib
-import pkgutil
-import sys
+import os
 
-from ..errors import UserError
+# The predictors multiply small matrices; OpenBLAS's thread pool spins on those, and on a busy
+# 2-core machine that made the search 5-15x slower. One BLAS thread (unless the user set one).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import pkgutil  # noqa: E402
+import sys  # noqa: E402
+
+from ..errors import UserError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

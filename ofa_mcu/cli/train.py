@@ -10,6 +10,8 @@ def _floats(text: str) -> list[float]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train (or resume) a run in --out."""
+    if args.scratch:
+        return _scratch(args)
     from ..train.phases import PHASE_ORDER
     from ..train.trainer import Trainer, TrainConfig
 
@@ -39,6 +41,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scratch(args: argparse.Namespace) -> int:
+    """Train the one subnet in --scratch ARCH.json from scratch."""
+    import torch
+
+    from ..config import get_space
+    from ..data import get_dataset
+    from ..io import read_json
+    from ..space.arch import validate_arch
+    from ..train.scratch import train_scratch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    space = get_space(args.space)
+    arch = validate_arch(read_json(args.scratch, "arch file"), space)
+    epochs = int(_floats(args.epochs)[0]) if args.epochs else 13
+    lr = _floats(args.lr)[0] if args.lr else 0.1
+    res = train_scratch(arch, space, get_dataset(args.dataset, root=args.data), args.out, epochs=epochs, lr=lr,
+                        batch_size=args.batch_size, eval_images=args.eval_images, seed=args.seed, resume=args.resume,
+                        force=args.force, progress=not args.quiet)
+    print(f"from scratch, {epochs} epochs: holdout top-1 {res['top1']:.2f} % ({res['n']} images)")
+    return 0
+
+
 def register(sub) -> None:
     """Add ``train``."""
     p = sub.add_parser("train", help="train a supernet by progressive shrinking (torchrun for several processes)")
@@ -61,6 +86,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch threads per process (1 is fastest on a busy machine)")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory layout")
+    p.add_argument("--scratch", metavar="ARCH.json", help="instead: train this one subnet from scratch (baseline)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out after its last epoch")
     p.add_argument("--force", action="store_true", help="start over in an existing --out")
     p.add_argument("--quiet", action="store_true")
