@@ -37,7 +37,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from ..space.batch import ArchBatch
 
     batch = ArchBatch.from_dicts(archs, cfg, validate=False)
-    models = [get_efficiency_model(name, cfg) for name in args.efficiency]
+    names = args.efficiency or ["analytic", "tflm"]
+    models = [get_efficiency_model(name, cfg) for name in names]
     metrics = {}
     for m in models:
         for k, v in m.evaluate_batch(batch).items():
@@ -75,7 +76,8 @@ def register(sub) -> None:
     st = s.add_parser("stats", help="MACs, params and memory of each arch in a JSON list")
     st.add_argument("archs", help="JSON file: a list of arch dicts (or one arch dict)")
     st.add_argument("--space", default="vww", help="search space config (default: vww)")
-    st.add_argument("--efficiency", nargs="+", default=["analytic"], help="efficiency models to evaluate")
+    st.add_argument("--efficiency", nargs="+", help="efficiency models to evaluate (default: analytic and the "
+                                                    "calibrated tflm model: tflm_arena_bytes, tflite_bytes)")
     st.set_defaults(func=cmd_stats)
     sa = s.add_parser("sample", help="random arch dicts")
     sa.add_argument("-n", type=int, default=10)

@@ -4,6 +4,7 @@ Public API (stable):
 
 - ``build_keras(net: FoldedNet) -> keras.Model`` (NHWC float model of the folded subnet)
 - ``convert_int8(net: FoldedNet, calib_images_nchw) -> bytes`` (full-int8 .tflite)
+- ``load_model(tflite_bytes)``: the parsed flatbuffer (TFLite's schema objects), shared by codegen
 - ``inspect_tflite(tflite_bytes) -> dict`` ; ``check_full_int8(tflite_bytes)`` raises UserError
 - ``input_quant(tflite_bytes) -> (scale, zero_point)`` ; ``output_quant(tflite_bytes)``:
   the model's input is int8 NHWC with ``q = round(x / scale) + zero_point`` for a normalised
@@ -37,9 +38,9 @@ from .keras_builder import build_keras, explicit_padding  # noqa: E402
 from .onnx_export import export_onnx  # noqa: E402
 from .ort_quant import quantize_onnx, run_onnx  # noqa: E402
 from .tflite_convert import convert_int8  # noqa: E402
-from .tflite_inspect import check_full_int8, input_quant, inspect_tflite, output_quant  # noqa: E402
+from .tflite_inspect import check_full_int8, input_quant, inspect_tflite, load_model, output_quant  # noqa: E402
 from .tflm_runner import measure_tflite, measure_tflm, run_tflite, run_tflm  # noqa: E402
 
 __all__ = ["accuracy", "agreement", "evaluate_paths", "batch_graph", "graph_plan", "build_keras", "explicit_padding", "export_onnx", "quantize_onnx", "run_onnx",
-           "convert_int8", "check_full_int8", "input_quant", "inspect_tflite", "output_quant", "measure_tflite",
+           "convert_int8", "check_full_int8", "input_quant", "inspect_tflite", "load_model", "output_quant", "measure_tflite",
            "measure_tflm", "run_tflite", "run_tflm"]

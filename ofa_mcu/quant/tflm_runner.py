@@ -146,6 +146,11 @@ def run_tflite(tflite_bytes: bytes, images_nchw_float: np.ndarray, kernels: str 
     return _run(tflite_bytes, images_nchw_float, step)
 
 
+# tflite-micro's host interpreter crashes the process (instead of failing) in arenas of a few
+# hundred bytes, so the bisection never goes below this.
+MIN_PROBE_BYTES = 1024
+
+
 def smallest_arena(tflite_bytes: bytes) -> dict:
     """The smallest TFLM arena that allocates (bisection), with the ``print_allocations``
     report of an interpreter at that size: ``tflm_arena_bytes``, ``head``, ``tail``,
@@ -162,9 +167,12 @@ def smallest_arena(tflite_bytes: bytes) -> dict:
     hi = report["total"] + 64  # the report counts from the aligned arena start; allow slack
     while _try_interpreter(tflite_bytes, hi) is None:
         hi *= 2
-    lo = max(0, report["total"] - 1024)
-    if _try_interpreter(tflite_bytes, lo) is not None:
-        lo = 0
+    lo = max(MIN_PROBE_BYTES, report["total"] - 1024)
+    while _try_interpreter(tflite_bytes, lo) is not None:
+        if lo == MIN_PROBE_BYTES:  # allocates in the smallest arena we dare to try
+            hi = lo
+            break
+        hi, lo = lo, max(MIN_PROBE_BYTES, lo // 2)
     while hi - lo > 1:  # invariant: lo fails, hi allocates
         mid = (lo + hi) // 2
         if _try_interpreter(tflite_bytes, mid) is None:

@@ -99,7 +99,10 @@ def memory_rows(r: Mapping) -> list[MemoryRow]:
         add("flash", "measured", "flash, model data (.tflite + tables)", meas["flash_bytes"])
     else:
         add("flash", "measured", "flash, measured .tflite", meas.get("tflite_bytes"))
-    add("flash", "native", "flash, native C code + weights", nat.get("flash_bytes"), "native_")
+    if nat.get("flash_bytes") is not None:
+        # the firmware image holds the runtime too, so it is held against the whole flash
+        rows.append(MemoryRow("flash", "native", "flash, native firmware image (code + weights)",
+                              nat["flash_bytes"], board.get("flash_bytes"), None, board.get("flash_bytes")))
     return rows
 
 
