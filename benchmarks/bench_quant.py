@@ -22,7 +22,6 @@ for a couple of epochs on a few thousand training images (``--train-images``,
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path

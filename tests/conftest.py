@@ -26,3 +26,11 @@ def reference_dir() -> Path:
 def space_fixtures(reference_dir) -> list[dict]:
     """The 205 cases of ``space_fixtures.json``."""
     return json.loads((reference_dir / "space_fixtures.json").read_text())["cases"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Two torch threads on a busy 2-core machine ran up to 50x slower than one."""
+    import torch
+
+    torch.set_num_threads(1)

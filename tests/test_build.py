@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 FAST = ["--population", "20", "--generations", "15", "--eval-images", "120", "--calib-images", "64",
         "--bn-calib-images", "256", "--quiet"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 import random
 
 import numpy as np
-import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -61,16 +60,7 @@ def _tiny_cnn() -> nn.Module:
     )
 
 
-@pytest.fixture()
-def one_thread():
-    """Two cores shared with other test workers: torch's spinning thread pool only slows down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_fashion_mnist_train_recalibrate_evaluate_end_to_end(one_thread):
+def test_fashion_mnist_train_recalibrate_evaluate_end_to_end():
     """A tiny CNN trained briefly at per-batch resolutions learns Fashion-MNIST; BN
     re-calibration at a new resolution keeps it accurate on the holdout and test splits."""
     torch.manual_seed(0)

@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import tomllib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,7 +96,7 @@ def test_flash_runs_the_native_firmware_in_qemu(tiny, qemu_project, capfd):
     rc = cli_main(["flash", str(qemu_project)])
     out = capfd.readouterr().out
     assert rc == 0, out
-    assert "$ make firmware bin" in out and f"$ qemu-system-arm -M mps2-an386" in out
+    assert "$ make firmware bin" in out and "$ qemu-system-arm -M mps2-an386" in out
     assert _scores(out) == [tflm_outputs(tfl, x)[0].tolist()]
     assert "1/1 outputs match TFLite-Micro" in out
     assert (qemu_project / f"build/{QEMU}/app.bin").stat().st_size > 1000

@@ -1,5 +1,4 @@
 """The analytic arithmetic reproduces every case of space_fixtures.json exactly."""
-import dataclasses
 
 import numpy as np
 import pytest

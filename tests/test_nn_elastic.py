@@ -16,15 +16,6 @@ from ofa_mcu.space import build_table, largest_arch, sample_arch, smallest_arch
 from ofa_mcu.space.arch import active_slots
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two torch threads on a shared 2-core machine can be 50x slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def perturbed_net(cfg=VWW, seed=0) -> OFAMCUNet:
     """A supernet whose BN statistics and kernel matrices are not at their trivial init."""
     torch.manual_seed(seed)

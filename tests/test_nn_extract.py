@@ -15,15 +15,6 @@ from ofa_mcu.space import build_table, largest_arch, sample_arch, smallest_arch
 from ofa_mcu.space.folded import folded_forward
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two torch threads on a shared 2-core machine can be 50x slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def perturbed(module, seed=0):
     """Random BN statistics, non-identity kernel matrices, non-zero biases."""
     torch.manual_seed(seed)

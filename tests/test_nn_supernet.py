@@ -12,15 +12,6 @@ from ofa_mcu.nn import OFAMCUNet, load_supernet_state
 from ofa_mcu.space import largest_arch, smallest_arch
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two torch threads on a shared 2-core machine can be 50x slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def manifest(reference_dir):
     return json.loads((reference_dir / "state_dict_manifest.json").read_text())
