@@ -59,7 +59,7 @@ def _scratch(args: argparse.Namespace) -> int:
     lr = _floats(args.lr)[0] if args.lr else 0.1
     res = train_scratch(arch, space, get_dataset(args.dataset, root=args.data), args.out, epochs=epochs, lr=lr,
                         batch_size=args.batch_size, eval_images=args.eval_images, seed=args.seed, resume=args.resume,
-                        force=args.force, progress=not args.quiet)
+                        force=args.force, steps_per_epoch=args.steps_per_epoch, progress=not args.quiet)
     print(f"from scratch, {epochs} epochs: holdout top-1 {res['top1']:.2f} % ({res['n']} images)")
     return 0
 

@@ -19,7 +19,7 @@ from .schedule import cosine_lr
 def train_scratch(arch: dict, space, data, out: str | os.PathLike, *, epochs: int, lr: float = 0.1,
                   batch_size: int = 128, weight_decay: float = 3e-5, label_smoothing: float = 0.1,
                   eval_images: int = 5000, seed: int = 0, resume: bool = False, force: bool = False,
-                  progress: bool = True) -> dict:
+                  steps_per_epoch: int | None = None, progress: bool = True) -> dict:
     """SGD with a cosine schedule on the static subnet ``arch`` at its own resolution (the
     supernet trains at every resolution); checkpoints every epoch, ``resume`` continues.
     Returns ``{"arch", "epochs", "top1", "seconds"}`` (top-1 on the holdout images)."""
@@ -51,12 +51,17 @@ def train_scratch(arch: dict, space, data, out: str | os.PathLike, *, epochs: in
         (out / "log.jsonl").unlink(missing_ok=True)
     r = arch["image_size"]
     steps = len(make_loader(data.train, batch_size, shuffle=True, drop_last=True))
+    if steps_per_epoch:
+        steps = min(steps, steps_per_epoch)
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         net.train()
         loader = make_loader(data.train, batch_size, shuffle=True, drop_last=True, seed=seed * 1009 + epoch)
         total = 0.0
-        for i, (x, y) in enumerate(tqdm(loader, desc=f"scratch {epoch + 1}/{epochs}", disable=not progress)):
+        bar = tqdm(loader, desc=f"scratch {epoch + 1}/{epochs}", total=steps, disable=not progress)
+        for i, (x, y) in enumerate(bar):
+            if i >= steps:
+                break
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(epoch * steps + i, epochs * steps, lr, warmup_steps=steps // 2)
             x = resize_batch(x, r).contiguous(memory_format=torch.channels_last)
