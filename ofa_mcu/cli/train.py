@@ -34,7 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, subnets_per_step=args.subnets_per_step, kd_ratio=args.kd_ratio,
         steps_per_epoch=args.steps_per_epoch, eval_images=args.eval_images, calib_images=args.calib_images,
         phase_eval_subnets=args.phase_eval_subnets, seed=args.seed, threads=args.threads,
-        channels_last=not args.no_channels_last,
+        channels_last=not args.no_channels_last, init=args.init,
     )
     path = Trainer(cfg, args.out, resume=args.resume, force=args.force, progress=not args.quiet).run()
     print(f"supernet weights: {path}")
@@ -86,6 +86,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch threads per process (1 is fastest on a busy machine)")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory layout")
+    p.add_argument("--init", metavar="WEIGHTS", help="start from these supernet weights (fine-tune a trained one)")
     p.add_argument("--scratch", metavar="ARCH.json", help="instead: train this one subnet from scratch (baseline)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out after its last epoch")
     p.add_argument("--force", action="store_true", help="start over in an existing --out")
