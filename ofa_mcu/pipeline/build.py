@@ -201,22 +201,26 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
     # ---- 5. emit ---------------------------------------------------------------------------------
     with stages("emit", f"{opts.backend} firmware project for {board.name}"):
         project = tmp / "project"
-        test_input = images[:1]
         s, zp = input_quant(tflite)
-        q = np.clip(np.round(test_input.transpose(0, 2, 3, 1) / s) + zp, -128, 127).astype(np.int8)
-        pre = data.preprocess_for(r).to_dict()
+        q = quantize_input(images, s, zp)
+        common = dict(labels=list(data.class_names), test_image=q[0], arena_bytes=measured["tflm_arena_bytes"],
+                      preprocess=data.preprocess_for(r).to_dict(), model_name=f"ofa_{cfg.name}",
+                      test_description=f"{eval_split_name(data)} image 0, label {data.class_names[labels[0]]}")
+        native = None
         if opts.backend == "tflm":
             from codegen.project import emit_project
 
-            emit_project(tflite, board, project, build_system=opts.build_system, labels=list(data.class_names),
-                         test_image=q[0], arena_bytes=measured["tflm_arena_bytes"], preprocess=pre,
-                         model_name=f"ofa_{cfg.name}", test_description=f"{eval_split_name(data)} image 0, "
-                         f"label {data.class_names[labels[0]]}")
-            native = None
+            emit_project(tflite, board, project, build_system=opts.build_system, **common)
         else:
-            native, native_logits = _emit_native(tflite, board, project, q, images, s, zp, stages)
-            paths["logits"]["native"] = native_logits
-            top1["native"] = 100.0 * float((native_logits.argmax(1) == labels).mean())
+            from codegen.native.deploy import deploy_native, report_results
+
+            _, summary = deploy_native(tflite, board, project, **common)
+            native = report_results(summary, project)["memory"]["native"]
+            if native.get("plan_png"):
+                native["plan_png"] = str(Path(native["plan_png"]).relative_to(tmp.resolve()))
+            logits = _verify_native(project, board, q, paths["logits"]["tflm"], stages)
+            paths["logits"]["native"] = logits
+            top1["native"] = 100.0 * float((logits.argmax(1) == labels).mean())
 
     # ---- 6. report --------------------------------------------------------------------------------
     with stages("report", "Markdown, HTML and JSON"):
@@ -268,44 +272,30 @@ def eval_split_name(data) -> str:
     return "test" if data.test is not None else "holdout"
 
 
-def _emit_native(tflite: bytes, board, project: Path, q: np.ndarray, images: np.ndarray, scale: float, zp: int,
-                 stages: Stages) -> tuple[dict, np.ndarray]:
-    """The native C project; its host build runs every verification image (it must equal TFLM
-    bit for bit), and on a Cortex-M board the firmware is cross-compiled for its sizes (and run
-    in QEMU on the emulated boards). Returns the report's native section and the logits."""
-    from codegen.native import build_host, emit_native, run_host
-    from codegen.native.reference import tflm_outputs
+def quantize_input(images: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Normalised NCHW float images -> the int8 NHWC input of the .tflite."""
+    return np.clip(np.round(images.transpose(0, 2, 3, 1) / scale) + zero_point, -128, 127).astype(np.int8)
 
-    from ..quant import run_tflm
 
-    expected = tflm_outputs(tflite, q[:1])
-    res = emit_native(tflite, project, board=board, test_input_int8=q[:1], expected_output_int8=expected,
-                      model_name="ofa_model", force=True)
-    if res.peak_bytes > board.native_model_sram_budget:
-        raise UserError(f"the native plan needs {res.peak_bytes} B of SRAM; {board.name} leaves "
-                        f"{board.native_model_sram_budget} B; tighten --max-sram-kb")
-    all_q = np.clip(np.round(images.transpose(0, 2, 3, 1) / scale) + zp, -128, 127).astype(np.int8)
+def _verify_native(project: Path, board, q: np.ndarray, tflm: np.ndarray, stages: Stages) -> np.ndarray:
+    """Run every verification input through the host build of the native C (it must equal
+    TFLM bit for bit) and, on an emulated board, the firmware's self-test in QEMU."""
+    from codegen.native import build_host, run_host
+
     exe = build_host(project)
-    logits = run_host(exe, all_q.reshape(len(all_q), -1), int(np.prod(res.graph.output_shape)))
-    tflm = run_tflm(tflite, images)
-    if not np.array_equal(logits.reshape(tflm.shape), tflm):
+    logits = run_host(exe, q.reshape(len(q), -1), int(tflm.shape[1])).reshape(tflm.shape)
+    if not np.array_equal(logits, tflm):
         raise RuntimeError("internal error: the native C output differs from TFLM's; please report it")
-    stages.note(f"native C equals TFLM bit for bit on {len(all_q)} images; static buffer {res.peak_bytes:,} B")
-    native = {"peak_bytes": int(res.peak_bytes), "plan_png": str(res.paths["memory_plan.png"].relative_to(
-        project.parent)), "note": "static activation buffer of the generated C (in-place depthwise, no PAD copies)"}
-    if board.is_cortex_m and shutil.which("arm-none-eabi-gcc"):
-        from codegen.native.qemu import build_firmware, elf_size, run_in_qemu
+    stages.note(f"native C equals TFLM bit for bit on {len(q)} images")
+    if board.is_qemu and shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+        from codegen.native.qemu import build_firmware, run_in_qemu
 
-        elf = build_firmware(project, board)
-        size = elf_size(elf)
-        native.update({"text_bytes": int(size["text"]), "data_bytes": int(size.get("data", 0))})
-        if board.is_qemu:
-            code, out = run_in_qemu(elf, board.qemu_machine)
-            if code != 0:
-                raise RuntimeError(f"the firmware failed its self-test in QEMU (exit {code}): {out.strip()[-300:]}")
-            stages.note(f"firmware passed its self-test in QEMU {board.qemu_machine}")
+        code, out = run_in_qemu(build_firmware(project, board), board.qemu_machine)
+        if code != 0:
+            raise RuntimeError(f"the firmware failed its self-test in QEMU (exit {code}): {out.strip()[-300:]}")
+        stages.note(f"firmware passed its self-test in QEMU {board.qemu_machine}")
     shutil.rmtree(project / "build", ignore_errors=True)  # the project holds sources; flash builds again
-    return native, logits.reshape(tflm.shape)
+    return logits
 
 
 def summary_lines(res: BuildResult) -> list[str]:
@@ -324,6 +314,11 @@ def summary_lines(res: BuildResult) -> list[str]:
         f"{mem['measured']['arena_bytes'] / 1024:.1f} KB (arena + margin), budget {b['model_sram_budget'] / 1024:.1f} KB",
         f"flash: predicted {mem['predicted']['flash_bytes'] / 1024:.1f} KB, measured "
         f"{mem['measured']['tflite_bytes'] / 1024:.1f} KB (.tflite), budget {b['model_flash_budget'] / 1024:.1f} KB",
-        f"project: {res.out / 'project'}   report: {res.out / 'report' / 'report.md'}",
     ]
+    if "native" in mem:
+        n = mem["native"]
+        lines.append(f"native C: static buffer {n['peak_bytes'] / 1024:.1f} KB (native SRAM budget "
+                     f"{b['native_model_sram_budget'] / 1024:.1f} KB)" + (
+                         f", firmware {n['flash_bytes'] / 1024:.1f} KB of flash" if n.get("flash_bytes") else ""))
+    lines.append(f"project: {res.out / 'project'}   report: {res.out / 'report' / 'report.md'}")
     return lines
