@@ -10,12 +10,15 @@ is given) and a dataset:
 - the calibrated TFLM predictor: this model's predicted vs measured arena and flatbuffer, and
   the stored calibration's error table (held-out subnets) beside the lab estimate.
 
-    python benchmarks/bench_quant.py                                    # random weights, Fashion-MNIST
+    python benchmarks/bench_quant.py                                    # the shipped Fashion-MNIST supernet
+    python benchmarks/bench_quant.py --arch out/stm32f746g-disco/model/arch.json   # the arch a build chose
+    python benchmarks/bench_quant.py --checkpoint random                # random weights, briefly trained
     python benchmarks/bench_quant.py --checkpoint supernet.pth --arch arch.json --space vww \
         --dataset imagefolder --root /data/vww --n-eval 2000 --out benchmarks/results/quant_vww.json
 
 A trained supernet's subnet should have its BN statistics re-calibrated before folding (pass
-``--bn-calib N`` to do so on N training images). Without a checkpoint the subnet is trained from scratch
+``--bn-calib N`` to do so on N training images; the shipped default gets 500 unless told).
+With ``--checkpoint random`` the subnet is trained from scratch
 for a couple of epochs on a few thousand training images (``--train-images``,
 ``--train-epochs``), so that it classifies well above chance and int8 errors show up in top-1.
 """
@@ -62,12 +65,15 @@ def build_model(args, cfg):
     import torch
 
     from ofa_mcu.io import read_json
-    from ofa_mcu.nn import OFAMCUNet, StaticSubnet, load_supernet_state  # noqa: F401
+    from ofa_mcu.nn import OFAMCUNet, StaticSubnet, load_supernet_state
     from ofa_mcu.space.arch import smallest_arch, validate_arch
     from ofa_mcu.space.table import build_table
 
     arch = validate_arch(read_json(args.arch, "arch file"), cfg) if args.arch else smallest_arch(cfg)
     if args.checkpoint:
+        if args.checkpoint == "default":
+            from ofa_mcu.assets import default_supernet
+            args.checkpoint = str(default_supernet(cfg.name))
         supernet = OFAMCUNet(cfg)
         load_supernet_state(supernet, args.checkpoint)
         model = supernet.extract(arch)
@@ -116,7 +122,8 @@ def main(argv=None) -> int:
     p.add_argument("--space", default="fashion_mnist")
     p.add_argument("--dataset", default="fashion_mnist", help="dataset name (ofa_mcu.data registry)")
     p.add_argument("--root", help="dataset folder (imagefolder/vww; optional for fashion_mnist)")
-    p.add_argument("--checkpoint", help="trained supernet checkpoint (default: random weights)")
+    p.add_argument("--checkpoint", default="default",
+                   help="trained supernet checkpoint; 'default' (the space's shipped supernet) or 'random'")
     p.add_argument("--arch", help="JSON file with the arch dict (default: the space's smallest)")
     p.add_argument("--n-calib", type=int, default=200, help="calibration images for int8 (default 200)")
     p.add_argument("--n-eval", type=int, default=1000, help="evaluation images (default 1000)")
@@ -127,6 +134,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="also write the results as JSON here")
     args = p.parse_args(argv)
+    if args.checkpoint == "random":
+        args.checkpoint = None
+    elif args.checkpoint == "default" and args.bn_calib == 0:
+        args.bn_calib = 500
 
     from ofa_mcu.config import get_space
     from ofa_mcu.efficiency.tflm_model import TFLMEfficiency, format_error_table
@@ -161,7 +172,7 @@ def main(argv=None) -> int:
     print(f"{'path':<12}{'top-1 %':>9}{'drop (pts)':>12}")
     for k, v in top1.items():
         print(f"{k:<12}{v:>9.2f}{drops.get(k, 0.0):>12.2f}")
-    print("worst drop: %.2f points (goal <= 0.5)" % max(drops.values()))
+    print(f"worst drop: {max(drops.values()):.2f} points (goal <= 0.5)")
     print("top-1 agreement (%):")
     print(format_agreement(agree))
     print(f"conversion time: ONNX export {t_export:.1f} s, ORT int8 quantize {t_ortq:.1f} s, "

@@ -1,7 +1,11 @@
 """Ship a trained supernet as the package's embedded default (half precision), after checking
 that half precision keeps the accuracy of a few subnets (run by hand after `ofa-mcu train`).
 
-    .venv/bin/python scripts/ship_default.py RUN_DIR [--space fashion_mnist]
+    .venv/bin/python scripts/ship_default.py RUN_DIR [--space fashion_mnist] [--baseline SCRATCH_DIR ...]
+
+The metadata written beside the weights records the run's accuracy per phase and epoch times,
+those of the run it was initialised from (``--init``) when that folder is still there, and the
+from-scratch baselines given with ``--baseline`` (folders of ``ofa-mcu train --scratch``).
 """
 from __future__ import annotations
 
@@ -14,11 +18,21 @@ from pathlib import Path
 import torch
 
 
+def run_record(run: Path) -> dict:
+    """Train config, per-phase top-1 and epoch seconds of a finished ``ofa-mcu train`` run."""
+    summary = json.loads((run / "summary.json").read_text())
+    return {"train_config": json.loads((run / "train_config.json").read_text()),
+            "phases": [{"phase": p["phase"], "eval": {k: v["top1"] for k, v in p["eval"].items()},
+                        "archs": p.get("archs")} for p in summary["phases"]],
+            "epoch_seconds": summary["epoch_seconds"]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", help="training run folder (holds supernet.pt, train_config.json, summary.json)")
     ap.add_argument("--space", default="fashion_mnist")
     ap.add_argument("--eval-images", type=int, default=2000)
+    ap.add_argument("--baseline", nargs="*", default=[], help="ofa-mcu train --scratch run folders")
     args = ap.parse_args()
 
     from ofa_mcu.assets import ASSETS
@@ -51,12 +65,14 @@ def main() -> int:
     buf = io.BytesIO()
     torch.save(half, buf)
     atomic_write_bytes(ASSETS / "supernets" / f"{cfg.name}.pt", buf.getvalue())
-    summary = json.loads((run / "summary.json").read_text())
-    meta = {"space": cfg.to_dict(), "train_config": json.loads((run / "train_config.json").read_text()),
-            "phases": [{"phase": p["phase"], "eval": {k: v["top1"] for k, v in p["eval"].items()},
-                        "archs": p.get("archs")} for p in summary["phases"]],
-            "epoch_seconds": summary["epoch_seconds"], "half_precision_check": checks,
+    meta = {"space": cfg.to_dict(), **run_record(run), "half_precision_check": checks,
             "half_precision_max_change_points": worst}
+    init = meta["train_config"]["train"].get("init")
+    if init and (Path(init).parent / "summary.json").is_file():
+        meta["init_run"] = run_record(Path(init).parent)
+    meta["scratch_baselines"] = [
+        {k: v for k, v in json.loads((Path(b) / "summary.json").read_text()).items() if k != "log"}
+        for b in args.baseline]
     write_json(ASSETS / "supernets" / f"{cfg.name}.json", meta)
     print(f"shipped {ASSETS / 'supernets' / (cfg.name + '.pt')} (max change from fp16 {worst:.2f} points)")
     return 0
