@@ -83,3 +83,14 @@ def test_native_build_runs_in_qemu(tmp_path):
     r = subprocess.run([sys.executable, "-m", "ofa_mcu", "flash", str(out / "project")], capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_build_fine_tunes_the_chosen_subnet_when_asked(tmp_path):
+    out = tmp_path / "ft"
+    bad = _build("--board", "stm32f746g-disco", "--out", str(out), "--finetune-epochs", "-1")
+    assert bad.returncode == 2 and "--finetune-epochs must be >= 0" in bad.stderr and "Traceback" not in bad.stderr
+    r = _build("--board", "stm32f746g-disco", "--out", str(out), "--finetune-epochs", "0.02")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "fine-tuned" in r.stdout
+    ft = json.loads((out / "model" / "results.json").read_text())["finetune"]
+    assert ft["steps"] == 8 and ft["lr"] == 0.02 and ft["seconds"] > 0

@@ -8,20 +8,22 @@ from .search import add_budget_args
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Run the whole pipeline and print the summary."""
+    from ..errors import UserError
     from ..pipeline.build import BuildOptions, run_build, summary_lines
 
     if not args.board:
-        from ..errors import UserError
-
         raise UserError("ofa-mcu build needs --board NAME (ofa-mcu boards lists them)")
     limits = {k: getattr(args, k) for k in ("max_macs", "max_params", "max_sram_kb", "max_flash_kb")
               if getattr(args, k) is not None}
+    if args.finetune_epochs < 0 or args.finetune_lr <= 0:
+        raise UserError("--finetune-epochs must be >= 0 and --finetune-lr > 0 (0 epochs turns fine-tuning off)")
     opts = BuildOptions(
         board=args.board, out=args.out, space=args.space, dataset=args.dataset, data_root=args.data,
         supernet=args.supernet, predictor=args.predictor, backend=args.backend, build_system=args.build_system,
         strategy=args.strategy, population=args.population, generations=args.generations, samples=args.samples,
         seed=args.seed, limits=limits, calib_images=args.calib_images, bn_calib_images=args.bn_calib_images,
-        eval_images=args.eval_images, force=args.force, quiet=args.quiet)
+        finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr, eval_images=args.eval_images,
+        force=args.force, quiet=args.quiet)
     res = run_build(opts)
     for line in summary_lines(res):
         print(line)
@@ -52,6 +54,10 @@ def register(sub) -> None:
     q = p.add_argument_group("quantize and verify")
     q.add_argument("--calib-images", type=int, default=500, help="int8 calibration images")
     q.add_argument("--bn-calib-images", type=int, default=1000, help="BN re-calibration images")
+    q.add_argument("--finetune-epochs", type=float, default=0.0,
+                   help="fine-tune the chosen subnet alone for this many epochs before quantizing "
+                        "(default 0: off; 1 epoch added 1.9 points on the default in 3 minutes)")
+    q.add_argument("--finetune-lr", type=float, default=0.02, help="fine-tuning learning rate (cosine to 0)")
     q.add_argument("--eval-images", type=int, default=2000, help="verification images (evenly spaced)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists (only after a successful build)")
     p.add_argument("--quiet", action="store_true")

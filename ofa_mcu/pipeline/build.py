@@ -44,6 +44,8 @@ class BuildOptions:
     limits: dict = field(default_factory=dict)  # budget_limits keyword arguments
     calib_images: int = 500
     bn_calib_images: int = 1000
+    finetune_epochs: float = 0.0  # 0: ship the supernet's weights as they are
+    finetune_lr: float = 0.02
     eval_images: int = 2000
     force: bool = False
     quiet: bool = False
@@ -161,7 +163,8 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
                     f"flatbuffer {found.best_metrics['tflite_bytes'] / 1024:.1f} KB, {arch['image_size']} px")
 
     # ---- 2. extract -----------------------------------------------------------------------
-    with stages("extract", "subnet from the supernet, BN re-calibrated"):
+    tuned = f", fine-tuned {opts.finetune_epochs:g} epochs" if opts.finetune_epochs > 0 else ""
+    with stages("extract", f"subnet from the supernet, BN re-calibrated{tuned}"):
         import torch
 
         from ..train.subnet_eval import calibrated_subnet
@@ -174,6 +177,14 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
                             f"{cfg.in_channels})")
         supernet = load_default_supernet(cfg, opts.supernet)
         sub = calibrated_subnet(supernet, arch, data.calib, opts.bn_calib_images)
+        finetune = None
+        if opts.finetune_epochs > 0:
+            from ..train.finetune import finetune_subnet
+
+            finetune = finetune_subnet(sub, data.train, arch["image_size"], epochs=opts.finetune_epochs,
+                                       lr=opts.finetune_lr, seed=opts.seed, bn_calib_images=opts.bn_calib_images,
+                                       progress=not opts.quiet)
+            finetune["lr"] = opts.finetune_lr
         folded = sub.fold()
 
     # ---- 3. quantize and verify -------------------------------------------------------------
@@ -262,6 +273,8 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
         }
         if native is not None:
             results["memory"]["native"] = native
+        if finetune is not None:
+            results["finetune"] = finetune
         write_json(model_dir / "results.json", results)
         write_report(results, tmp / "report", base_dir=tmp)
     return results
@@ -307,7 +320,8 @@ def summary_lines(res: BuildResult) -> list[str]:
     lines = [
         f"chosen arch: {json.dumps(r['model']['arch'])}",
         f"  {r['model']['macs'] / 1e6:.2f} M MACs, {r['model']['params']:,} params, "
-        f"predicted top-1 {r['search']['predicted_accuracy']:.2f} %",
+        f"predicted top-1 {r['search']['predicted_accuracy']:.2f} % (supernet weights)"
+        + (f"; fine-tuned {r['finetune']['epochs']} epochs ({r['finetune']['seconds']:.0f} s)" if "finetune" in r else ""),
         "top-1 on " + f"{r['dataset']['images']} {r['dataset']['split']} images: " + ", ".join(
             f"{k} {100 * v['top1']:.2f} %" if "top1" in v else k for k, v in acc.items()),
         f"SRAM: predicted {mem['predicted']['sram_bytes'] / 1024:.1f} KB, measured "
