@@ -176,15 +176,17 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
                             f"({data.num_classes} classes, {data.channels} channels vs {cfg.n_classes}, "
                             f"{cfg.in_channels})")
         supernet = load_default_supernet(cfg, opts.supernet)
-        sub = calibrated_subnet(supernet, arch, data.calib, opts.bn_calib_images)
         finetune = None
         if opts.finetune_epochs > 0:
             from ..train.finetune import finetune_subnet
 
+            sub = supernet.extract(arch)  # fine-tuning re-estimates BN itself at the end
             finetune = finetune_subnet(sub, data.train, arch["image_size"], epochs=opts.finetune_epochs,
                                        lr=opts.finetune_lr, seed=opts.seed, bn_calib_images=opts.bn_calib_images,
                                        progress=not opts.quiet)
             finetune["lr"] = opts.finetune_lr
+        else:
+            sub = calibrated_subnet(supernet, arch, data.calib, opts.bn_calib_images)
         folded = sub.fold()
 
     # ---- 3. quantize and verify -------------------------------------------------------------

@@ -9,12 +9,13 @@ import math
 import time
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..data import make_loader, resize_batch
+from ..data import make_loader
 from ..errors import UserError
 from .bn_calib import recalibrate_bn
+from .optim import nesterov_sgd, set_lr, supervised_step
+from .schedule import cosine_lr
 
 
 def finetune_subnet(net, dataset, resolution: int, *, epochs: float, lr: float = 0.02, batch_size: int = 128,
@@ -33,10 +34,7 @@ def finetune_subnet(net, dataset, resolution: int, *, epochs: float, lr: float =
     if max_steps:
         total = min(total, max_steps)
     torch.manual_seed(seed)
-    decay = [p for p in net.parameters() if p.ndim > 1]
-    no_decay = [p for p in net.parameters() if p.ndim <= 1]
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0}],
-                          lr=lr, momentum=0.9, nesterov=True)
+    opt = nesterov_sgd(net, lr, weight_decay)
     losses: list[float] = []
     t0 = time.perf_counter()
     net.train()
@@ -46,13 +44,8 @@ def finetune_subnet(net, dataset, resolution: int, *, epochs: float, lr: float =
         for x, y in make_loader(dataset, batch_size, shuffle=True, drop_last=True, seed=seed * 1009 + epoch):
             if step >= total:
                 break
-            for g in opt.param_groups:
-                g["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / total))
-            loss = F.cross_entropy(net(resize_batch(x, resolution)), y, label_smoothing=label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            set_lr(opt, cosine_lr(step, total, lr))
+            losses.append(supervised_step(net, opt, x, y, resolution, label_smoothing))
             step += 1
             bar.update(1)
         epoch += 1

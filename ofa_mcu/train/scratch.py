@@ -6,13 +6,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..errors import UserError
 from ..io import refuse_clobber, write_json
 from .checkpoint import LATEST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .history import append_log, read_log, truncate_log
+from .optim import nesterov_sgd, set_lr, supervised_step
 from .schedule import cosine_lr
 
 
@@ -23,7 +23,7 @@ def train_scratch(arch: dict, space, data, out: str | os.PathLike, *, epochs: in
     """SGD with a cosine schedule on the static subnet ``arch`` at its own resolution (the
     supernet trains at every resolution); checkpoints every epoch, ``resume`` continues.
     Returns ``{"arch", "epochs", "top1", "seconds"}`` (top-1 on the holdout images)."""
-    from ..data import evenly_spaced, make_loader, resize_batch
+    from ..data import evenly_spaced, make_loader
     from ..nn import StaticSubnet
     from ..space.table import build_table
     from .evaluate import evaluate_top1
@@ -31,10 +31,7 @@ def train_scratch(arch: dict, space, data, out: str | os.PathLike, *, epochs: in
     out = Path(out)
     torch.manual_seed(seed)
     net = StaticSubnet(build_table(arch, space)).to(memory_format=torch.channels_last)
-    decay = [p for p in net.parameters() if p.ndim > 1]
-    no_decay = [p for p in net.parameters() if p.ndim <= 1]
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0}],
-                          lr=lr, momentum=0.9, nesterov=True)
+    opt = nesterov_sgd(net, lr, weight_decay)
     start, seconds = 0, 0.0
     if resume:
         ck = load_checkpoint(out / LATEST)
@@ -62,14 +59,8 @@ def train_scratch(arch: dict, space, data, out: str | os.PathLike, *, epochs: in
         for i, (x, y) in enumerate(bar):
             if i >= steps:
                 break
-            for g in opt.param_groups:
-                g["lr"] = cosine_lr(epoch * steps + i, epochs * steps, lr, warmup_steps=steps // 2)
-            x = resize_batch(x, r).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(net(x), y, label_smoothing=label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item()
+            set_lr(opt, cosine_lr(epoch * steps + i, epochs * steps, lr, warmup_steps=steps // 2))
+            total += supervised_step(net, opt, x, y, r, label_smoothing, channels_last=True)
         seconds += time.perf_counter() - t0
         append_log(out / "log.jsonl", {"kind": "epoch", "epoch": epoch + 1, "global_step": epoch + 1,
                                        "loss": total / steps, "seconds": time.perf_counter() - t0})

@@ -29,6 +29,7 @@ from ..space.arch import largest_arch, sample_arch, smallest_arch
 from .checkpoint import LATEST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, barrier, init_distributed, shutdown
 from .history import append_log, plot_history, read_log, truncate_log
+from .optim import param_groups
 from .phases import PHASE_ORDER, get_phase, sample_phase_arch
 from .schedule import cosine_lr
 
@@ -89,14 +90,6 @@ def _adamw(params, cfg: TrainConfig, lr: float):
 
 
 OPTIMIZERS = {"sgd": _sgd, "adamw": _adamw}
-
-
-def _param_groups(net: nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on BN parameters, biases and the kernel transformation matrices."""
-    decay, no_decay = [], []
-    for name, p in net.named_parameters():
-        (no_decay if p.ndim <= 1 or name.endswith("_matrix") else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 class SubnetsForward(nn.Module):
@@ -243,7 +236,7 @@ class Trainer:
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
             step_module = nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
         lr = cfg.lrs[self.phase_idx]
-        optimizer = OPTIMIZERS[cfg.optimizer](_param_groups(self.net, cfg.weight_decay), cfg, lr)
+        optimizer = OPTIMIZERS[cfg.optimizer](param_groups(self.net, cfg.weight_decay), cfg, lr)
         if self.optimizer_state is not None:
             optimizer.load_state_dict(self.optimizer_state)
         from ..data import make_loader, resize_batch
