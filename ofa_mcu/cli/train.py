@@ -32,11 +32,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay if args.weight_decay is not None else (
             default.weight_decay if args.optimizer == "sgd" else 0.05),
         batch_size=args.batch_size, subnets_per_step=args.subnets_per_step, kd_ratio=args.kd_ratio,
+        child_label_weight=args.child_label_weight, label_smoothing=args.label_smoothing,
         steps_per_epoch=args.steps_per_epoch, eval_images=args.eval_images, calib_images=args.calib_images,
         phase_eval_subnets=args.phase_eval_subnets, seed=args.seed, threads=args.threads,
         channels_last=not args.no_channels_last, init=args.init,
     )
-    path = Trainer(cfg, args.out, resume=args.resume, force=args.force, progress=not args.quiet).run()
+    trainer = Trainer(cfg, args.out, resume=args.resume, force=args.force, progress=not args.quiet,
+                      budget_minutes=args.budget_minutes)
+    path = trainer.run()
+    if path is None:
+        print(f"stopped at step {trainer.global_step} with a checkpoint in {args.out}; continue with the same "
+              "command plus --resume")
+        return 0
     print(f"supernet weights: {path}")
     return 0
 
@@ -71,14 +78,20 @@ def register(sub) -> None:
     p.add_argument("--space", default="fashion_mnist")
     p.add_argument("--dataset", default="fashion_mnist", help="fashion_mnist, vww or imagefolder")
     p.add_argument("--data", help="dataset root (default: where the dataset is installed)")
-    p.add_argument("--phases", help="comma list from largest,kernel,depth,expand,width (default: all five)")
+    p.add_argument("--phases", help="comma list of phases: progressive shrinking largest,kernel,depth,expand,width "
+                   "(the default), or sandwich (every dimension at once, in-place distillation)")
     p.add_argument("--epochs", help="epochs per phase, comma list or one value for all")
     p.add_argument("--lr", help="base learning rate per phase, comma list or one value")
     p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--subnets-per-step", type=int, default=2)
-    p.add_argument("--kd-ratio", type=float, default=1.0)
+    p.add_argument("--kd-ratio", type=float, default=1.0, help="weight of the distillation loss")
+    p.add_argument("--child-label-weight", type=float, default=0.0,
+                   help="sandwich: weight of the labels' loss on the non-largest subnets (default 0: soft labels only)")
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--budget-minutes", type=float,
+                   help="stop with a checkpoint after this many minutes (continue later with --resume)")
     p.add_argument("--steps-per-epoch", type=int, help="cap the steps of each epoch (short runs)")
     p.add_argument("--eval-images", type=int, default=5000)
     p.add_argument("--calib-images", type=int, default=1000)

@@ -1,8 +1,13 @@
-"""Progressive shrinking as data: each phase names which dimensions are elastic.
+"""Training phases as data: each phase names which dimensions are elastic and who teaches.
 
-Once-for-All trains the largest network first, then lets the kernel size, the depth, the
-expand ratio and finally the width shrink, each phase sampling subnets from a larger part of
-the space and distilling from the largest network.
+Progressive shrinking (Once-for-All) trains the largest network first, then lets the kernel
+size, the depth, the expand ratio and finally the width shrink, each phase sampling subnets
+from a larger part of the space and distilling from a frozen copy of the largest network.
+
+The sandwich phase (BigNAS) opens every dimension at once: each step trains the largest
+subnet on the labels and the smallest plus ``subnets_per_step`` random subnets on the
+largest's own (detached) predictions of the same batch: in-place distillation, no frozen
+teacher.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ class Phase:
     expand: bool = False
     width: bool = False
     distill: bool = True
+    sandwich: bool = False
 
 
 PHASES: dict[str, Phase] = {p.name: p for p in (
@@ -31,14 +37,15 @@ PHASES: dict[str, Phase] = {p.name: p for p in (
     Phase("depth", kernel=True, depth=True),
     Phase("expand", kernel=True, depth=True, expand=True),
     Phase("width", kernel=True, depth=True, expand=True, width=True),
+    Phase("sandwich", kernel=True, depth=True, expand=True, width=True, distill=False, sandwich=True),
 )}
-PHASE_ORDER = tuple(PHASES)
+PHASE_ORDER = ("largest", "kernel", "depth", "expand", "width")
 
 
 def get_phase(name: str) -> Phase:
     """Look up a phase by name."""
     if name not in PHASES:
-        raise UserError(f"unknown training phase {name!r}; choose from {', '.join(PHASE_ORDER)}")
+        raise UserError(f"unknown training phase {name!r}; choose from {', '.join(PHASES)}")
     return PHASES[name]
 
 

@@ -1,11 +1,15 @@
-"""Progressive-shrinking training of the supernet (``ofa-mcu train``).
+"""Training of the supernet (``ofa-mcu train``): progressive shrinking or the sandwich rule.
 
 Each step draws a batch, resizes it to a sampled resolution (elastic resolution), samples
-``subnets_per_step`` subnets of the current phase, and sums their losses: cross-entropy on the
-labels plus, after the first phase, distillation from the frozen largest network of the
-previous phases. Checkpoints are written atomically after every epoch; ``resume`` restarts
-after the last completed epoch. Under ``torchrun`` every rank trains on its share of each
-epoch's batches and DistributedDataParallel averages the gradients.
+``subnets_per_step`` subnets of the current phase, and averages their losses. Progressive
+shrinking: cross-entropy on the labels plus, after the first phase, distillation from the
+frozen largest network of the previous phases. Sandwich (see ``phases``): the largest subnet
+on the labels, the smallest and the random ones on the largest's detached predictions.
+
+Checkpoints are written atomically after every epoch, and mid-epoch when the run stops early
+(``budget_minutes`` spent, SIGTERM or SIGINT); ``resume`` continues at the step after the last
+checkpoint. Under ``torchrun`` every rank trains on its share of each epoch's batches and
+DistributedDataParallel averages the gradients.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import copy
 import dataclasses
 import os
 import random
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +55,7 @@ class TrainConfig:
     batch_size: int = 128
     subnets_per_step: int = 2
     kd_ratio: float = 1.0
+    child_label_weight: float = 0.0  # sandwich: weight of the labels' loss on the non-largest subnets
     label_smoothing: float = 0.1
     warmup_epochs: float = 0.5
     steps_per_epoch: int | None = None
@@ -74,6 +80,8 @@ class TrainConfig:
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.batch_size < 2 or self.subnets_per_step < 1:
             raise UserError("--batch-size must be >= 2 and --subnets-per-step >= 1")
+        if any(e < 1 for e in self.epochs):
+            raise UserError(f"--epochs must be >= 1 per phase, got {','.join(map(str, self.epochs))}")
 
     def to_dict(self) -> dict:
         """Plain-JSON form."""
@@ -90,6 +98,14 @@ def _adamw(params, cfg: TrainConfig, lr: float):
 
 
 OPTIMIZERS = {"sgd": _sgd, "adamw": _adamw}
+
+
+class StopTraining(Exception):
+    """The run stopped early (budget spent or a signal) after writing its checkpoint."""
+
+    def __init__(self, global_step: int):
+        super().__init__(global_step)
+        self.global_step = global_step
 
 
 class SubnetsForward(nn.Module):
@@ -126,10 +142,12 @@ class Trainer:
     """One progressive-shrinking run in ``out_dir``."""
 
     def __init__(self, cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, force: bool = False,
-                 progress: bool = True):
+                 progress: bool = True, budget_minutes: float | None = None):
         self.cfg = cfg
         self.out = Path(out_dir)
         self.progress = progress
+        self.deadline = None if budget_minutes is None else time.monotonic() + 60.0 * budget_minutes
+        self._stop_signal = False
         self.info: DistInfo = init_distributed()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -147,7 +165,7 @@ class Trainer:
         if cfg.channels_last:  # about 2x faster depthwise convs on CPU
             self.net = self.net.to(memory_format=torch.channels_last)
         self.teacher: nn.Module | None = None
-        self.phase_idx, self.epoch, self.global_step = 0, 0, 0
+        self.phase_idx, self.epoch, self.global_step, self.step_in_epoch = 0, 0, 0, 0
         self.optimizer_state = None
         if resume:
             self._resume()
@@ -179,6 +197,7 @@ class Trainer:
             self.teacher = self._frozen_copy()
             self.teacher.load_state_dict(ckpt["teacher"])
         self.phase_idx, self.epoch, self.global_step = ckpt["phase_idx"], ckpt["epoch"], ckpt["global_step"]
+        self.step_in_epoch = ckpt.get("step_in_epoch", 0)
         self.optimizer_state = ckpt.get("optimizer")
         set_rng_state(ckpt["rng"])
         if self.info.is_main:
@@ -200,19 +219,31 @@ class Trainer:
             "teacher": None if self.teacher is None else self.teacher.state_dict(),
             "optimizer": None if optimizer is None else optimizer.state_dict(),
             "phase_idx": self.phase_idx, "epoch": self.epoch, "global_step": self.global_step,
-            "rng": rng_state(), "train_config": self.cfg.to_dict(), "space": self.space.to_dict(),
+            "step_in_epoch": self.step_in_epoch, "rng": rng_state(), "train_config": self.cfg.to_dict(), "space": self.space.to_dict(),
         })
 
     # ---- the loop ------------------------------------------------------------------------
-    def run(self) -> Path:
-        """Train every remaining phase; returns the path of the final supernet weights."""
+    def run(self) -> Path | None:
+        """Train every remaining phase; returns the path of the final supernet weights, or None
+        when the run stopped early (budget or signal) with its checkpoint written."""
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+        def request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
+            self._stop_signal = True
+
+        for sig in previous:
+            signal.signal(sig, request_stop)
         try:
             while self.phase_idx < len(self.cfg.phases):
                 self._run_phase()
-                self.phase_idx, self.epoch, self.optimizer_state = self.phase_idx + 1, 0, None
+                self.phase_idx, self.epoch, self.step_in_epoch, self.optimizer_state = self.phase_idx + 1, 0, 0, None
                 self._checkpoint(None)
             return self._finish()
+        except StopTraining:
+            return None
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             shutdown(self.info)
 
     def _steps_per_epoch(self, loader_len: int) -> int:
@@ -222,7 +253,7 @@ class Trainer:
     def _run_phase(self) -> None:
         cfg, name = self.cfg, self.cfg.phases[self.phase_idx]
         phase = get_phase(name)
-        fresh = self.epoch == 0 and self.optimizer_state is None
+        fresh = self.epoch == 0 and self.step_in_epoch == 0 and self.optimizer_state is None
         if fresh and name in ("expand", "width"):
             self.net.sort_channels()  # keep the most important channels in the shrunk subnets
         if phase.distill and self.teacher is None:
@@ -250,13 +281,16 @@ class Trainer:
                                  seed=cfg.seed * 1_000_003 + self.phase_idx * 1009 + self.epoch)
             self.net.train()
             t0, seen, loss_sum, n_loss = time.perf_counter(), 0, 0.0, 0
-            bar = tqdm(total=steps, desc=f"{name} {self.epoch + 1}/{n_epochs}", unit="step",
+            done = skip = self.step_in_epoch
+            bar = tqdm(total=steps, initial=done, desc=f"{name} {self.epoch + 1}/{n_epochs}", unit="step",
                        disable=not (self.progress and self.info.is_main))
-            done = 0
             for i, (x, y) in enumerate(loader):
-                if done >= steps:
+                if done >= steps or self._stop_now():
                     break
                 if i % self.info.world_size != self.info.rank:
+                    continue
+                if skip > 0:  # resumed mid-epoch: these batches were trained before the stop
+                    skip -= 1
                     continue
                 step_in_phase = self.epoch * steps + done
                 for g in optimizer.param_groups:
@@ -266,26 +300,13 @@ class Trainer:
                 x = resize_batch(x, res).to(self.info.device)
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                y = y.to(self.info.device)
-                k = 1 if name == "largest" else cfg.subnets_per_step
-                archs = [sample_phase_arch(phase, step_rng, self.space, res) for _ in range(k)]
-                soft = None
-                if phase.distill:
-                    with torch.no_grad():
-                        soft = F.softmax(self.teacher(x), dim=-1)
-                logits = step_module(x, archs)
-                loss = 0.0
-                for out in logits:
-                    term = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
-                    if soft is not None and cfg.kd_ratio > 0:
-                        term = term + cfg.kd_ratio * soft_cross_entropy(out, soft)
-                    loss = loss + term
-                loss = loss / len(logits)
+                loss = self._step_loss(phase, step_module, x, y.to(self.info.device), res, step_rng)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 self.global_step += 1
                 done += 1
+                self.step_in_epoch = done
                 seen += x.shape[0]
                 loss_sum += loss.item()
                 n_loss += 1
@@ -298,7 +319,11 @@ class Trainer:
                         "images_per_s": seen * self.info.world_size / (time.perf_counter() - t0)})
                     loss_sum, n_loss = 0.0, 0
             bar.close()
-            self.epoch += 1
+            self.optimizer_state = optimizer.state_dict()
+            if done < steps:  # stopped early: keep the partial epoch, resume continues after it
+                self._checkpoint(optimizer)
+                raise StopTraining(self.global_step)
+            self.epoch, self.step_in_epoch = self.epoch + 1, 0
             if self.info.is_main:
                 evals = self._evaluate({"largest": self.refs["largest"], "smallest": self.refs["smallest"]},
                                        cfg.eval_images)
@@ -306,11 +331,51 @@ class Trainer:
                     "kind": "epoch", "phase": name, "epoch": self.epoch, "global_step": self.global_step,
                     "seconds": time.perf_counter() - t0, "eval": evals})
                 plot_history(read_log(self.out / "log.jsonl"), self.out / "train.png")
-            self.optimizer_state = optimizer.state_dict()
             self._checkpoint(optimizer)
             barrier(self.info)
         if self.info.is_main:
             self._phase_report(name)
+
+    def _step_loss(self, phase, step_module: nn.Module, x: torch.Tensor, y: torch.Tensor, res: int,
+                   rng: random.Random) -> torch.Tensor:
+        """The loss of one step of ``phase`` (mean over the step's subnets)."""
+        cfg, space = self.cfg, self.space
+        if phase.sandwich:
+            archs = [largest_arch(space, res), smallest_arch(space, res)]
+            archs += [sample_phase_arch(phase, rng, space, res) for _ in range(cfg.subnets_per_step)]
+            logits = step_module(x, archs)
+            soft = F.softmax(logits[0].detach(), dim=-1)
+            loss = F.cross_entropy(logits[0], y, label_smoothing=cfg.label_smoothing)
+            for out in logits[1:]:
+                loss = loss + cfg.kd_ratio * soft_cross_entropy(out, soft)
+                if cfg.child_label_weight > 0:
+                    loss = loss + cfg.child_label_weight * F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+            return loss / len(archs)
+        k = 1 if phase.name == "largest" else cfg.subnets_per_step
+        archs = [sample_phase_arch(phase, rng, space, res) for _ in range(k)]
+        soft = None
+        if phase.distill:
+            with torch.no_grad():
+                soft = F.softmax(self.teacher(x), dim=-1)
+        loss = 0.0
+        for out in step_module(x, archs):
+            term = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+            if soft is not None and cfg.kd_ratio > 0:
+                term = term + cfg.kd_ratio * soft_cross_entropy(out, soft)
+            loss = loss + term
+        return loss / len(archs)
+
+    def _stop_now(self) -> bool:
+        """Whether the run should checkpoint and stop: a signal arrived or the budget is spent
+        (every rank agrees, so DDP never waits on a rank that left)."""
+        over = self._stop_signal or (self.deadline is not None and time.monotonic() >= self.deadline)
+        if not self.info.distributed:
+            return over
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if over else 0.0])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _evaluate(self, archs: dict[str, dict], eval_images: int) -> dict:
         from .subnet_eval import measure_subnet
