@@ -42,12 +42,15 @@ class Step:
 
 @dataclass(frozen=True)
 class Options:
-    """User choices that commands need: TFLM location, serial port, tool override."""
+    """User choices that commands need: TFLM location and kernel set, serial port, tool override."""
 
     tflm_dir: str | None = None
     port: str | None = None
     tool: str | None = None
     placeholders: bool = False  # write <PLACEHOLDER>s instead of failing on missing values
+    kernels: str | None = None  # the kernel set the tree must hold (None: whatever it holds)
+    use_library_cache: bool = True  # link TFLM from ~/.cache/ofa-mcu instead of compiling it in the project
+    jobs: int = 2
 
     def need(self, value: str | None, placeholder: str, hint: str) -> str:
         """``value``, or ``placeholder`` when planning for documentation, else a UserError."""
@@ -81,26 +84,22 @@ TOOLS = {
 }
 
 
-TFLM_TREE_HINT = "with a tree made by create_tflm_tree.py (see the project README)"
-# A file every TFLite-Micro source tree has; header-only trees (codegen.tflm_headers) lack it.
-TFLM_TREE_MARKER = "tensorflow/lite/micro/micro_interpreter.cc"
-
-
 def _tflm(opts: Options) -> str:
-    return opts.need(
-        opts.tflm_dir or os.environ.get("TFLM_DIR"),
-        "/path/to/tflm-tree",
-        f"this project builds TFLite-Micro from source: pass --tflm-dir DIR (or set TFLM_DIR) {TFLM_TREE_HINT}",
-    )
+    from .tflm_tree import TREE_HINT, tree_from_env
+
+    return opts.need(tree_from_env(opts.tflm_dir), "/path/to/tflm-tree",
+                     f"this project builds TFLite-Micro from source: {TREE_HINT}")
 
 
-def check_tflm_tree(tree: str) -> None:
-    """A UserError unless ``tree`` holds TFLite-Micro's C++ sources (the firmware links them)."""
-    if not (Path(tree) / TFLM_TREE_MARKER).is_file():
-        raise UserError(
-            f"{tree!r} holds no TFLite-Micro sources ({TFLM_TREE_MARKER} is missing), so the firmware cannot be "
-            f"linked; pass --tflm-dir DIR {TFLM_TREE_HINT}"
-        )
+def _tflm_library(board: Board, m: dict, opts: Options) -> str | None:
+    """Path of the cached TFLM library the build links (None when the project compiles the tree
+    itself: documentation plans, or ``use_library_cache=False``)."""
+    if opts.placeholders or not opts.use_library_cache:
+        return None
+    from .tflm_lib import library_path
+    from .tflm_tree import open_tree
+
+    return str(library_path(open_tree(_tflm(opts), opts.kernels), board.cpu_flags, m.get("model", {}).get("ops")))
 
 
 def _port(opts: Options) -> str:
@@ -108,7 +107,9 @@ def _port(opts: Options) -> str:
 
 
 def _build_make(board: Board, m: dict, opts: Options) -> list[Step]:
-    return [Step(("make", f"TFLM_DIR={_tflm(opts)}"), what="build build/app.elf")]
+    lib = _tflm_library(board, m, opts)
+    argv = ("make", f"TFLM_DIR={_tflm(opts)}", *((f"TFLM_LIB={lib}",) if lib else ()), f"-j{opts.jobs}")
+    return [Step(argv, what="build build/app.elf" + (" (TFLM from ofa-mcu's library cache)" if lib else ""))]
 
 
 def _build_native(board: Board, m: dict, opts: Options) -> list[Step]:
@@ -116,9 +117,11 @@ def _build_native(board: Board, m: dict, opts: Options) -> list[Step]:
 
 
 def _build_cmake(board: Board, m: dict, opts: Options) -> list[Step]:
+    lib = _tflm_library(board, m, opts)
     return [
-        Step(("cmake", "-S", ".", "-B", "build", f"-DTFLM_DIR={_tflm(opts)}"), what="configure"),
-        Step(("cmake", "--build", "build"), what="build build/app.elf"),
+        Step(("cmake", "-S", ".", "-B", "build", f"-DTFLM_DIR={_tflm(opts)}",
+              *((f"-DTFLM_LIB={lib}",) if lib else ())), what="configure"),
+        Step(("cmake", "--build", "build", f"-j{opts.jobs}"), what="build build/app.elf"),
     ]
 
 
@@ -148,8 +151,14 @@ def _build_idf(board: Board, m: dict, opts: Options) -> list[Step]:
     ]
 
 
-def _check_tflm_tree(board: Board, m: dict, opts: Options) -> None:
-    check_tflm_tree(_tflm(opts))
+def _prepare_tflm(board: Board, m: dict, opts: Options) -> None:
+    """Check the tree and compile (once, cached) the TFLM library the build links."""
+    from .tflm_lib import build_library
+    from .tflm_tree import open_tree
+
+    tree = open_tree(_tflm(opts), opts.kernels)
+    if opts.use_library_cache:
+        build_library(tree, board.cpu_flags, m.get("model", {}).get("ops"), jobs=opts.jobs)
 
 
 def _check_arm_gcc(board: Board, m: dict, opts: Options) -> None:
@@ -171,8 +180,8 @@ class BuildSystem:
 
 
 BUILD_SYSTEMS: dict[str, BuildSystem] = {
-    "make": BuildSystem("make", _build_make, _check_tflm_tree),
-    "cmake": BuildSystem("cmake", _build_cmake, _check_tflm_tree),
+    "make": BuildSystem("make", _build_make, _prepare_tflm),
+    "cmake": BuildSystem("cmake", _build_cmake, _prepare_tflm),
     "native-make": BuildSystem("make", _build_native, _check_arm_gcc),
     "pico-sdk": BuildSystem("cmake", _build_pico),
     "platformio": BuildSystem("pio", _build_pio),
@@ -321,7 +330,7 @@ def plan(manifest: dict, opts: Options = Options(), build: bool = True) -> Plan:
 
 
 def project_manifest(*, backend: str, board: Board, build_system: str, project: str, artifacts: dict,
-                     model_name: str, tflite: bytes, sketch: str | None = None) -> dict:
+                     model_name: str, tflite: bytes, sketch: str | None = None, ops: list[str] | None = None) -> dict:
     """The ``ofa-mcu.json`` of a generated project (see ``templates/README.md``)."""
     from ofa_mcu import __version__
 
@@ -334,7 +343,8 @@ def project_manifest(*, backend: str, board: Board, build_system: str, project: 
         "project": project,
         "sketch": sketch,
         "artifacts": dict(sorted(artifacts.items())),
-        "model": {"name": model_name, "bytes": len(tflite), "sha256": hashlib.sha256(tflite).hexdigest()},
+        "model": {"name": model_name, "bytes": len(tflite), "sha256": hashlib.sha256(tflite).hexdigest(),
+                  **({"ops": list(ops)} if ops is not None else {})},
     }
 
 
@@ -352,41 +362,92 @@ def missing_tool_error(tool: str, what: str) -> UserError:
     return UserError(f"{t.executable} is needed to {what} but is not installed; install it: {t.install}")
 
 
-def _run(step: Step, project: Path, echo: Callable[[str], None]) -> int:
+@dataclass
+class RunResult:
+    """What :func:`run_plan` did: the last command's exit code and everything the build and the
+    flash (or QEMU run) printed."""
+
+    returncode: int
+    build_output: str = ""
+    run_output: str = ""
+
+
+def _run(step: Step, project: Path, echo: Callable[[str], None], quiet: bool = False) -> tuple[int, str]:
+    """Run one step, streaming its output (unless ``quiet``) and returning it too."""
+    import sys
+    import threading
+
     echo(f"$ {step.shell()}")
     try:
-        proc = subprocess.run(list(step.argv), cwd=project / step.cwd, timeout=step.timeout)
+        proc = subprocess.Popen(list(step.argv), cwd=project / step.cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace")
+    except FileNotFoundError:
+        raise UserError(f"{step.argv[0]} not found; install it") from None
+    chunks: list[str] = []
+
+    def pump() -> None:
+        for line in proc.stdout:
+            chunks.append(line)
+            if not quiet:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        proc.wait(timeout=step.timeout)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
         raise UserError(f"{step.argv[0]} did not finish within {step.timeout:.0f} s; the firmware may hang") from None
-    return proc.returncode
+    reader.join()
+    return proc.returncode, "".join(chunks)
+
+
+def build_failure(board: Board, step: Step, rc: int, output: str, project: Path) -> UserError:
+    """The one-line error of a failed build: the linker's overflow in bytes when the image does
+    not fit the board's memory, else the first compiler error."""
+    from .firmware_output import link_overflows
+
+    over = link_overflows(output)
+    if over:
+        what = ", ".join(f"{region} by {n} B" for region, n in sorted(over.items()))
+        return UserError(f"the firmware does not fit {board.name}: the linker reports {what} over the board's memory; "
+                         f"the project is still in {project} for inspection")
+    first = next((ln.strip() for ln in output.splitlines() if "error" in ln.lower()), "")
+    detail = f": {first}" if first else "; see its output above"
+    return UserError(f"the build failed ({step.argv[0]} exit {rc}){detail}")
 
 
 def run_plan(project: str | os.PathLike, p: Plan, echo: Callable[[str], None] = print, build: bool = True,
-             flash: bool = True) -> int:
+             flash: bool = True, quiet: bool = False) -> RunResult:
     """Build (when the build tool is installed) and flash (unless ``flash`` is False); returns
-    the last command's exit code.
+    the last command's exit code and what the steps printed (streamed too, unless ``quiet``).
 
     A missing build tool is skipped when the build's artifacts already exist; a missing flash
-    tool is a UserError that says how to install it.
+    tool is a UserError that says how to install it; a failed build is a one-line UserError
+    (a link overflow names the region and the bytes).
     """
     project = Path(project)
+    res = RunResult(0)
     if build and p.build:
         for check in p.checks:
             check()
         if shutil.which(TOOLS[p.build_tool].executable):
             for step in p.build:
-                rc = _run(step, project, echo)
+                rc, out = _run(step, project, echo, quiet)
+                res.build_output += out
                 if rc != 0:
-                    raise UserError(f"the build failed ({step.argv[0]} exit {rc}); see its output above")
+                    raise build_failure(p.board, step, rc, out, project)
         elif not (project / "build").exists():
             raise missing_tool_error(p.build_tool, "build this project")
         else:
             echo(f"ofa-mcu: {TOOLS[p.build_tool].executable} not found; flashing the existing build/")
     if not flash:
-        return 0
+        return res
     if not shutil.which(TOOLS[p.flash_tool].executable):
         raise missing_tool_error(p.flash_tool, f"flash {p.board.name}")
-    rc = 0
     for step in p.flash:
-        rc = _run(step, project, echo)
-    return rc
+        res.returncode, out = _run(step, project, echo, quiet)
+        res.run_output += out
+    return res

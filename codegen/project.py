@@ -37,6 +37,7 @@ from .op_registry import resolver_methods
 from .paths import firmware_dir, templates_dir
 from .tflite_model import ModelInfo, check_int8_classifier, read_model
 from .tflm_arrays import c_hex_rows, c_int_rows
+from .tflm_tree import build_flags
 
 
 def tool_version() -> str:
@@ -220,7 +221,7 @@ def render_project(
     manifest = project_manifest(
         backend="tflm", board=board, build_system=build_system, project=project_name,
         artifacts=spec.get("artifacts", {}), model_name=model_name, tflite=tflite,
-        sketch=sketch if build_system == "arduino" else None,
+        sketch=sketch if build_system == "arduino" else None, ops=list(info.ops),
     )
     doc_plan = plan(manifest, Options(placeholders=True))
     sha = manifest["model"]["sha256"]
@@ -266,6 +267,7 @@ def render_project(
         "src_prefix": f"{src}/",
         "cc_ext": cc,
         "tflm_target_arch": tflm_target_arch(board),
+        "tflm_build": build_flags(),
         "tflm_tree_hint": "/path/to/tflm-tree",
         "build_commands": [s.shell() for s in doc_plan.build],
         "flash_commands": [s.shell() for s in doc_plan.flash],

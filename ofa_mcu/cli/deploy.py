@@ -196,14 +196,41 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
     project = Path(args.project)
     manifest = read_manifest(project)
-    opts = Options(tflm_dir=args.tflm_dir, port=args.port, tool=args.tool, placeholders=args.dry_run)
+    opts = Options(tflm_dir=args.tflm_dir, port=args.port, tool=args.tool, placeholders=args.dry_run,
+                   kernels=args.kernels, use_library_cache=not args.no_library_cache)
     p = plan(manifest, opts, build=not args.no_build)
     if args.count_instructions:
         return _count_instructions(args, project, manifest, p)
     if args.dry_run:
         _print_dry_run(project, manifest, list(p.build) + list(p.flash))
         return 0
-    return run_plan(project, p, build=not args.no_build)
+    res = run_plan(project, p, build=not args.no_build)
+    for line in _run_summary(project, manifest, p.board, res):
+        print(line)
+    return res.returncode
+
+
+def _run_summary(project: Path, manifest: dict, board, res) -> list[str]:
+    """What the run measured (TFLM firmware on QEMU prints its memory use) and the image's sizes."""
+    from codegen.firmware_output import parse_usage
+
+    lines = []
+    elf = project / manifest.get("artifacts", {}).get("elf", "build/app.elf")
+    if res.build_output and elf.is_file() and board.memory is not None:
+        from codegen.native.qemu import firmware_sizes
+
+        sz = firmware_sizes(elf, board.memory.flash_origin, board.memory.flash_length)
+        lines.append(f"ofa-mcu: linked {elf.relative_to(project)}: flash {sz['flash_bytes']:,} of "
+                     f"{board.memory.flash_length:,} B (code {sz['text_bytes']:,}, constants {sz['rodata_bytes']:,}, "
+                     f"data {sz['data_bytes']:,}), RAM .data+.bss {sz['data_bytes'] + sz['bss_bytes']:,} of "
+                     f"{board.memory.ram_length:,} B")
+    u = parse_usage(res.run_output)
+    if "arena_used_bytes" in u:
+        lines.append(f"ofa-mcu: measured on {board.name}: arena_used_bytes {u['arena_used_bytes']:,} of "
+                     f"{u['arena_reserved_bytes']:,} reserved; stack {u.get('stack_used_bytes', 0):,} of "
+                     f"{u.get('stack_reserved_bytes', 0):,} B; heap {u.get('heap_used_bytes', 0):,} of "
+                     f"{u.get('heap_reserved_bytes', 0):,} B; self-test {u['self_test'] or 'not reported'}")
+    return lines
 
 
 def register(sub) -> None:
@@ -226,7 +253,13 @@ def register(sub) -> None:
     f = sub.add_parser("flash", help="build and flash a generated project (QEMU boards: build and run)")
     f.add_argument("project", help="folder made by ofa-mcu deploy (holds ofa-mcu.json)")
     f.add_argument("--dry-run", action="store_true", help="print the exact commands without running them")
-    f.add_argument("--tflm-dir", help="TFLite-Micro tree (make/cmake), or pico-tflmicro checkout (pico-sdk); default $TFLM_DIR")
+    f.add_argument("--tflm-dir", help="TFLite-Micro tree made by create_tflm_tree.py (make/cmake; compiled once into "
+                   "a cached library under ~/.cache/ofa-mcu), or a pico-tflmicro checkout (pico-sdk); default $TFLM_DIR")
+    f.add_argument("--kernels", choices=["reference", "cmsis-nn"],
+                   help="the kernel set the tree must hold (default: whatever the tree holds)")
+    f.add_argument("--no-library-cache", action="store_true",
+                   help="compile TFLite-Micro inside the project (as a user's own make would) instead of linking "
+                        "the cached library")
     f.add_argument("--port", help="serial port for esptool / arduino-cli uploads")
     f.add_argument("--tool", help="flash tool instead of the board's (e.g. pyocd)")
     f.add_argument("--no-build", action="store_true", help="flash the existing build without rebuilding")

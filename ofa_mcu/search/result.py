@@ -23,6 +23,7 @@ class SearchResult:
     history: list[float] = field(default_factory=list)
     evaluated: int = 0
     seconds: float = 0.0
+    selection: dict | None = None  # how the shipped candidate was chosen (search.select)
 
     def summary(self) -> dict:
         """JSON-ready summary (no candidate arrays)."""
@@ -33,6 +34,7 @@ class SearchResult:
             "efficiency": {k: (round(v, 4) if isinstance(v, float) else int(v)) for k, v in self.best_metrics.items()},
             "evaluated": int(self.evaluated),
             "seconds": round(self.seconds, 3),
+            **({"selection": self.selection} if self.selection else {}),
         }
 
 
