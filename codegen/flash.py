@@ -99,7 +99,11 @@ def _tflm_library(board: Board, m: dict, opts: Options) -> str | None:
     from .tflm_lib import library_path
     from .tflm_tree import open_tree
 
-    return str(library_path(open_tree(_tflm(opts), opts.kernels), board.cpu_flags, m.get("model", {}).get("ops")))
+    try:
+        tree = open_tree(_tflm(opts), opts.kernels)
+    except UserError:  # planning only: the build's preflight check reports the tree's problem
+        return None
+    return str(library_path(tree, board.cpu_flags, m.get("model", {}).get("ops")))
 
 
 def _port(opts: Options) -> str:
@@ -316,9 +320,10 @@ class Plan:
     checks: tuple[Callable[[], None], ...] = ()
 
 
-def plan(manifest: dict, opts: Options = Options(), build: bool = True) -> Plan:
-    """The commands that build (unless ``build`` is False) and flash the project in ``manifest``."""
-    board = load_board(manifest["board"])
+def plan(manifest: dict, opts: Options = Options(), build: bool = True, board: Board | None = None) -> Plan:
+    """The commands that build (unless ``build`` is False) and flash the project in ``manifest``
+    (for ``board``, default the catalog's board the manifest names)."""
+    board = board or load_board(manifest["board"])
     bs = BUILD_SYSTEMS[manifest["build_system"]]
     tool = flash_tool_for(board, manifest["build_system"], opts.tool)
     ft = FLASH_TOOLS[tool]

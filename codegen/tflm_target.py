@@ -31,8 +31,11 @@ def qemu_twin(core: str) -> Board | None:
 
 
 def measure_on_qemu(tflite: bytes, core: str, tree: TflmTree, *, host_arena: int | None = None,
-                    workdir: str | Path | None = None, keep: bool = False) -> dict:
+                    cpu_flags: tuple[str, ...] | None = None, workdir: str | Path | None = None) -> dict:
     """Build the model's TFLM firmware for the QEMU twin of ``core`` against ``tree`` and run it.
+
+    ``cpu_flags`` (default: the twin's own) compile the firmware as the real board will, so the
+    real board's cached library serves both; code built for a board's FPU runs on the twin's.
 
     Returns the firmware's usage lines (``arena_used_bytes``, ``stack_used_bytes``,
     ``heap_used_bytes`` and their reserved sizes), ``self_test``, ``board`` and the image's
@@ -43,24 +46,24 @@ def measure_on_qemu(tflite: bytes, core: str, tree: TflmTree, *, host_arena: int
     from .project import emit_project
     from .tflm_host import measure_arena
 
+    import dataclasses
+
     twin = qemu_twin(core)
     if twin is None:
         raise UserError(f"QEMU has no machine with a {core}; the 32-bit arena is derived, not measured")
+    if cpu_flags is not None:
+        twin = dataclasses.replace(twin, cpu_flags=tuple(cpu_flags))
     host = int(host_arena if host_arena is not None else measure_arena(tflite))
     with tempfile.TemporaryDirectory(prefix="ofa-twin-", dir=workdir) as tmp:
         project = Path(tmp) / "project"
         emit_project(tflite, twin, project, arena_bytes=int(host * TWIN_ARENA_SLACK), model_name="twin",
                      allow_over_budget=True)
         opts = Options(tflm_dir=str(tree.root), kernels=tree.kernels)
-        res = run_plan(project, plan(read_manifest(project), opts), echo=lambda _: None, quiet=True)
+        res = run_plan(project, plan(read_manifest(project), opts, board=twin), echo=lambda _: None, quiet=True)
         usage = parse_usage(res.run_output)
         if res.returncode != 0 or usage.get("self_test") != "PASS" or "arena_used_bytes" not in usage:
             raise RuntimeError(f"the TFLM firmware failed on QEMU {twin.qemu_machine} (exit {res.returncode}): "
                                f"{res.run_output.strip()[-600:]}")
         elf = project / "build" / "app.elf"
         sizes = firmware_sizes(elf, twin.memory.flash_origin, twin.memory.flash_length)
-        if keep:
-            import shutil
-
-            shutil.copytree(project, Path(workdir or ".") / f"twin-{twin.name}", dirs_exist_ok=True)
     return {**usage, "board": twin.name, "kernels": tree.kernels, "sizes": sizes}

@@ -165,7 +165,7 @@ def test_generated_makefile_compiles_the_app(vww, person, arena, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     objs = sorted(p.name for p in (build / "app/src").glob("*.o"))
     assert objs == ["main.cc.o", "model_data.cc.o", "model_settings.cc.o", "ofa_bsp_baremetal.c.o",
-                    "startup_cortexm.c.o", "test_image.cc.o"]
+                    "ofa_micro_time.cc.o", "ofa_usage.c.o", "startup_cortexm.c.o", "test_image.cc.o"]
     for o in objs:
         _assert_core(build / "app/src" / o, load_board("qemu-mps2-an386"))
     # The full link is planned with the generated linker script and the semihosting specs.

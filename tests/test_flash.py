@@ -104,7 +104,7 @@ def test_make_project_needs_a_tflm_tree(vww, arena, tmp_path, monkeypatch, capsy
     monkeypatch.delenv("TFLM_DIR", raising=False)
     proj = _emit(vww, arena, "stm32f746g-disco", tmp_path / "p")
     assert cli_main(["flash", str(proj)]) == 2
-    assert "pass --tflm-dir DIR (or set TFLM_DIR)" in capsys.readouterr().err
+    assert "pass --tflm-dir DIR or set TFLM_DIR" in capsys.readouterr().err
 
 
 def test_manifest_problems_are_user_errors(tmp_path, capsys):
@@ -152,12 +152,12 @@ def test_tflm_project_on_qemu_needs_a_tflm_source_tree(vww, arena, tmp_path, mon
     proj = _emit(vww, arena, "qemu-mps2-an386", tmp_path / "p")
     assert cli_main(["flash", str(proj)]) == 2
     err = capsys.readouterr().err
-    assert "pass --tflm-dir DIR (or set TFLM_DIR)" in err and "create_tflm_tree.py" in err
+    assert "pass --tflm-dir DIR or set TFLM_DIR" in err and "create_tflm_tree.py" in err
     headers = make_tflm_tree(tmp_path / "headers-only")
     assert cli_main(["flash", str(proj), "--tflm-dir", str(headers)]) == 2
     err = capsys.readouterr().err
-    assert "holds no TFLite-Micro sources (tensorflow/lite/micro/micro_interpreter.cc is missing)" in err
-    assert "pass --tflm-dir DIR with a tree made by create_tflm_tree.py" in err
+    assert "is not a TFLite-Micro tree: TFLite-Micro's C++ sources (tensorflow/lite/micro/micro_interpreter.cc)" in err
+    assert "create_tflm_tree.py" in err and "pass --tflm-dir DIR or set TFLM_DIR" in err and err.count("\n") == 1
     assert not (proj / "build").exists()  # nothing ran
     # the dry run still prints the commands, with the tree it was given
     assert cli_main(["flash", str(proj), "--dry-run", "--tflm-dir", str(headers)]) == 0

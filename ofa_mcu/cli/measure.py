@@ -44,11 +44,42 @@ def cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate_target(args: argparse.Namespace, cfg, out: Path) -> int:
+    """``calibrate --target``: measure the 32-bit arena on QEMU, refit its correction, update
+    the calibration file in place (its host fit stays)."""
+    from codegen.tflm_tree import open_tree
+
+    from ..efficiency.tflm_model import fit_target, format_target_table, load_calibration
+    from ..io import write_json
+    from ..pipeline.target_calibration import measure_target_records
+
+    trees = {}
+    for spec in args.tflm_dir or []:
+        kernels, sep, path = spec.partition("=")
+        if not sep:
+            raise UserError(f"--tflm-dir {spec!r}: write KERNELS=DIR, e.g. reference=/path/tree or cmsis-nn=/path/tree")
+        trees[kernels] = open_tree(path, kernels)
+    if not trees:
+        raise UserError("calibrate --target needs at least one --tflm-dir KERNELS=DIR (a TFLite-Micro tree per kernel set)")
+    cores = tuple(c.strip() for c in args.cores.split(",") if c.strip())
+    if args.holdout >= args.n:
+        raise UserError(f"--holdout {args.holdout} leaves nothing to fit among -n {args.n}; measure more subnets")
+    records = measure_target_records(cfg, args.n, trees, cores, seed=args.seed, cache=args.measurements)
+    cal = fit_target(records[: args.n - args.holdout], records[args.n - args.holdout:],
+                     load_calibration(cfg.name, out if out.is_file() else None), cfg)
+    write_json(out, cal)
+    print(format_target_table(cal))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure N random subnets, refit the tflm model, write the calibration, print errors."""
     from ..efficiency.tflm_model import calibrate_space, default_calibration_path, format_error_table
 
     cfg = get_space(args.space)
+    if args.target:
+        return _calibrate_target(args, cfg, Path(args.out) if args.out else default_calibration_path(cfg.name))
     out = Path(args.out) if args.out else default_calibration_path(cfg.name)
     if args.out:
         from ..io import refuse_clobber
@@ -82,4 +113,11 @@ def register(sub) -> None:
     c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     c.add_argument("--measurements", metavar="FILE",
                    help="JSON-lines cache of measurements: reused when present, new ones appended")
+    c.add_argument("--target", action="store_true",
+                   help="instead: measure the 32-bit arena in QEMU (TFLM firmware linked against --tflm-dir trees) "
+                        "and refit the target correction of the existing calibration")
+    c.add_argument("--tflm-dir", action="append", metavar="KERNELS=DIR",
+                   help="--target: a TFLite-Micro tree per kernel set (reference=DIR, cmsis-nn=DIR); repeat")
+    c.add_argument("--cores", default="cortex-m4,cortex-m7",
+                   help="--target: cores measured on their QEMU machines (default cortex-m4,cortex-m7)")
     c.set_defaults(func=cmd_calibrate)

@@ -106,10 +106,25 @@ def target_tail_delta(g: dict[str, np.ndarray]) -> np.ndarray:
 def planning_floor(g: dict[str, np.ndarray], target: bool) -> np.ndarray:
     """Head-side bytes TFLM needs while planning (host or 32-bit target)."""
     i = 1 if target else 0
-    scratch = SCRATCH_PER_MEAN * g["n_mean"]
+    scratch = SCRATCH_PER_MEAN * g["n_mean"] + g.get("n_scratch", 0)
     return (align(STRUCT_BYTES["AllocationInfo"][i] * (g["n_tensors"] + scratch))
             + STRUCT_BYTES["planner_per_buffer"][i] * (g["n_ops"] + 1 + scratch)
             + STRUCT_BYTES["ScratchBufferRequest"][i] * scratch + PLANNING_FLOOR_BYTES)
+
+
+# Kernel sets of the target arena: TFLM's reference kernels, CMSIS-NN on cores with the DSP
+# extension (M4, M7, M33) and without it (M0+); they differ in the scratch buffers they ask for.
+TARGET_KERNELS = ("reference", "cmsis-nn", "cmsis-nn-nodsp")
+# The 32-bit tail's correction over the struct-size derivation, fitted per kernel set on QEMU
+# measurements (``ofa-mcu calibrate --target``): a constant and a cost per scratch request.
+TARGET_FEATURES = ("one", "n_scratch")
+
+
+def scratch_kernels(kernels: str, core: str) -> str:
+    """The :data:`TARGET_KERNELS` entry of a TFLM kernel set on ``core``."""
+    if kernels == "cmsis-nn" and core in ("cortex-m0", "cortex-m0plus", "cortex-m3"):
+        return "cmsis-nn-nodsp"
+    return kernels
 
 
 def _features(g: dict[str, np.ndarray], names) -> np.ndarray:
@@ -195,12 +210,15 @@ class TFLMEfficiency(EfficiencyModel):
     name = "tflm"
 
     def __init__(self, cfg: SpaceConfig = VWW, calibration: str | Path | dict | None = None,
-                 allow_version_mismatch: bool = False, plan: str = "greedy"):
+                 allow_version_mismatch: bool = False, plan: str = "greedy", kernels: str = "reference"):
         super().__init__(cfg)
         if plan not in ("greedy", "peak"):
             raise UserError(f"unknown activation plan {plan!r}; choose 'greedy' (exact, TFLM's planner) or "
                             "'peak' (peak of live bytes: a lower bound, several times faster)")
+        if kernels not in TARGET_KERNELS:
+            raise UserError(f"unknown kernel set {kernels!r}; choose one of {', '.join(TARGET_KERNELS)}")
         self.plan = plan
+        self.kernels = kernels
         if isinstance(calibration, dict):
             self.calibration = calibration
         else:
@@ -217,17 +235,26 @@ class TFLMEfficiency(EfficiencyModel):
         bt = build_batch_table(batch, self.cfg)
         g = batch_graph(bt, greedy=self.plan == "greedy")
         g["n_dw"] = bt.active.sum(axis=0).astype(np.int64)
-        return predict_from_graph(g, self.calibration) | {
+        out = predict_from_graph(g, self.calibration)
+        if self.kernels != "reference":  # the host figures stay the reference kernels'
+            gk = batch_graph(bt, greedy=self.plan == "greedy", kernels=self.kernels)
+            gk["n_dw"] = g["n_dw"]
+            tk = predict_from_graph(gk, self.calibration, self.kernels)
+            for key in ("sram_bytes", "tflm_arena_bytes_target", "tflm_tail_bytes_target", "tflm_head_bytes_target"):
+                out[key] = tk[key]
+        return out | {
             "macs": batch_macs(bt), "params": batch_params(bt), "peak_lab_bytes": batch_lab_peak(bt)}
 
     def describe(self) -> dict[str, str]:
         """Meaning of each metric."""
         return {
-            "sram_bytes": "TFLM arena on a 32-bit Cortex-M (head + tail; host tail minus 64-bit struct overhead)",
+            "sram_bytes": f"TFLM arena on a 32-bit Cortex-M with the {self.kernels} kernels (head with their scratch "
+                          "buffers + tail: host tail minus 64-bit struct overhead, corrected by QEMU measurements)",
             "flash_bytes": "the int8 .tflite flatbuffer (weights, biases, quantization, graph); firmware code extra",
             "tflm_arena_bytes_host": "TFLM arena of the 64-bit host interpreter (what `ofa-mcu measure` reports)",
             "tflm_arena_bytes_target": "same as sram_bytes",
-            "tflm_head_bytes": "activation plan: TFLM's greedy layout (same on host and target)",
+            "tflm_head_bytes": "activation plan: TFLM's greedy layout (host, reference kernels)",
+            "tflm_head_bytes_target": "activation plan on the target: with the kernel set's scratch buffers",
             "tflm_peak_live_bytes": "peak of live activation bytes over ops (a lower bound of the head)",
             "tflm_tail_bytes_host": "persistent data, 64-bit host",
             "tflm_tail_bytes_target": "persistent data, 32-bit target (derived from struct sizes)",
@@ -235,20 +262,30 @@ class TFLMEfficiency(EfficiencyModel):
 
 
 METRICS = ("macs", "params", "peak_lab_bytes", "tflm_peak_live_bytes", "sram_bytes", "flash_bytes", "tflm_arena_bytes",
-           "tflm_arena_bytes_host", "tflm_arena_bytes_target", "tflm_head_bytes", "tflm_tail_bytes_host",
+           "tflm_arena_bytes_host", "tflm_arena_bytes_target", "tflm_head_bytes", "tflm_head_bytes_target",
+           "tflm_tail_bytes_host",
            "tflm_tail_bytes_target", "tflite_bytes")
 
 
-def predict_from_graph(g: dict[str, np.ndarray], cal: dict) -> dict[str, np.ndarray]:
-    """Memory metrics from the graph arrays and a calibration."""
+def target_correction(g: dict[str, np.ndarray], cal: dict, kernels: str = "reference") -> np.ndarray:
+    """The fitted correction of the derived 32-bit tail for ``kernels`` (0 without one)."""
+    fit = cal.get("target", {}).get(kernels)
+    if not fit:
+        return np.zeros(g["head"].shape[0], np.int64)
+    return predict_linear(g, fit["coef"], fit["features"])
+
+
+def predict_from_graph(g: dict[str, np.ndarray], cal: dict, kernels: str = "reference") -> dict[str, np.ndarray]:
+    """Memory metrics from the graph arrays (planned for ``kernels``) and a calibration."""
     head = g["head"]
     tail_host = predict_linear(g, cal["tail"]["coef"], cal["tail"]["features"])
-    tail_target = tail_host - target_tail_delta(g)
+    tail_target = tail_host - target_tail_delta(g) + target_correction(g, cal, kernels)
     flash = predict_linear(g, cal["flash"]["coef"], cal["flash"]["features"])
     host = tail_host + np.maximum(head, planning_floor(g, target=False))
     target = tail_target + np.maximum(head, planning_floor(g, target=True))
     return {"sram_bytes": target, "flash_bytes": flash, "tflm_arena_bytes": host, "tflm_arena_bytes_host": host,
-            "tflm_arena_bytes_target": target, "tflm_head_bytes": head, "tflm_tail_bytes_host": tail_host,
+            "tflm_arena_bytes_target": target, "tflm_head_bytes": head, "tflm_head_bytes_target": head,
+            "tflm_tail_bytes_host": tail_host,
             "tflm_tail_bytes_target": tail_target, "tflite_bytes": flash, "tflm_peak_live_bytes": g["peak_live"]}
 
 
@@ -407,3 +444,80 @@ def calibrate_space(cfg: SpaceConfig, n: int, seed: int = 0, holdout: int = 50, 
     if out_path is not None:
         write_json(out_path, cal)
     return cal
+
+
+# ---- the 32-bit target, from QEMU measurements -----------------------------------------------
+
+def target_graph(records: list[dict], cfg: SpaceConfig, kernels: str) -> dict[str, np.ndarray]:
+    """Graph arrays of the records' archs planned for ``kernels``."""
+    batch = ArchBatch.from_dicts([r["arch"] for r in records], cfg)
+    bt = build_batch_table(batch, cfg)
+    g = batch_graph(bt, kernels=kernels)
+    g["n_dw"] = bt.active.sum(axis=0).astype(np.int64)
+    return g
+
+
+def _target_measured(records: list[dict], key: str) -> np.ndarray:
+    return np.array([r["target"][key]["arena_used_bytes"] for r in records], dtype=np.int64)
+
+
+def target_errors(records: list[dict], cal: dict, cfg: SpaceConfig) -> dict[str, dict]:
+    """Per measured ``core/kernels``: errors of the calibration's target arena against the
+    arena the firmware reported on QEMU, and of the 64-bit host figure plus the margin the
+    project used before the target was calibrated."""
+    out = {}
+    keys = sorted({k for r in records for k in r.get("target", {})})
+    for key in keys:
+        core, kernels = key.split("/")
+        rs = [r for r in records if key in r.get("target", {})]
+        kk = scratch_kernels(kernels, core)
+        pred = predict_from_graph(target_graph(rs, cfg, kk), cal, kk)["tflm_arena_bytes_target"]
+        real = _target_measured(rs, key)
+        host = np.array([r["tflm_arena_bytes"] for r in rs], dtype=np.float64)
+        out[key] = {"calibrated": error_stats(pred, real),
+                    "signed_max_bytes": int(np.max(pred - real)), "signed_min_bytes": int(np.min(pred - real)),
+                    "host_plus_10pct_short_of_target": int(np.sum(host * 1.1 + 1024 < real))}
+    return out
+
+
+def fit_target(fit_records: list[dict], holdout_records: list[dict], cal: dict, cfg: SpaceConfig) -> dict:
+    """Fit the 32-bit tail correction per kernel set (every core measured pooled: the arena
+    depends on the word size and the kernels, not on M4 vs M7) on ``fit_records``; returns the
+    calibration with ``target`` filled in and its errors on both sets."""
+    cal = {**cal, "target": {}}
+    by_kernels: dict[str, list[tuple[dict, str]]] = {}
+    for r in fit_records:
+        for key in r.get("target", {}):
+            core, kernels = key.split("/")
+            by_kernels.setdefault(scratch_kernels(kernels, core), []).append((r, key))
+    for kk, pairs in sorted(by_kernels.items()):
+        rs = [r for r, _ in pairs]
+        g = target_graph(rs, cfg, kk)
+        base = predict_from_graph(g, {**cal, "target": {}}, kk)["tflm_arena_bytes_target"]
+        real = np.array([r["target"][key]["arena_used_bytes"] for r, key in pairs], dtype=np.float64)
+        coef = fit_linear(g, real - base, TARGET_FEATURES)
+        cal["target"][kk] = {"features": list(TARGET_FEATURES), "coef": coef, "n_fit": len(pairs)}
+    cal["target_errors"] = {"fit": target_errors(fit_records, cal, cfg)}
+    if holdout_records:
+        cal["target_errors"]["holdout"] = target_errors(holdout_records, cal, cfg)
+    cal["target_measurements"] = {"fit": [_compact_target(r) for r in fit_records],
+                                  "holdout": [_compact_target(r) for r in holdout_records]}
+    return cal
+
+
+def _compact_target(r: dict) -> dict:
+    return {"arch": r["arch"], "tflm_arena_bytes": r["tflm_arena_bytes"],
+            "target": {k: {"arena_used_bytes": v["arena_used_bytes"], "stack_used_bytes": v.get("stack_used_bytes")}
+                       for k, v in r["target"].items()}}
+
+
+def format_target_table(cal: dict) -> str:
+    """The target errors as text: per core/kernels and set, the calibrated error and how many
+    subnets the old rule (host + 10 % + 1 KiB) would have left short of arena."""
+    lines = [f"{'target':<24}{'set':<9}{'n':>4}{'max %':>9}{'max B':>8}{'signed B':>16}{'host+10% short':>16}"]
+    for set_name, table in cal.get("target_errors", {}).items():
+        for key, e in table.items():
+            c = e["calibrated"]
+            lines.append(f"{key:<24}{set_name:<9}{c['n']:>4}{c['max_pct']:>9.3f}{c['max_bytes']:>8}"
+                         f"{e['signed_min_bytes']:>8}..{e['signed_max_bytes']:<6}{e['host_plus_10pct_short_of_target']:>16}")
+    return "\n".join(lines)

@@ -47,16 +47,54 @@ def pad_amounts(kernel: int, stride: int, in_hw: int) -> tuple[int, int] | None:
     return (p, p - 1)
 
 
+# Kernel sets whose kernels ask TFLM for scratch buffers (see :func:`scratch_bytes`).
+SCRATCH_KERNELS = ("reference", "cmsis-nn", "cmsis-nn-nodsp")
+
+
+def scratch_bytes(kernels: str, op: str, kernel: int, in_ch: int, kernel_w: int | None = None, pad: int = 0,
+                  depth_multiplier: int = 1) -> int:
+    """Bytes of the scratch buffer an op's kernel asks TFLM for (0: none), as CMSIS-NN's
+    ``*_get_buffer_size`` compute them for an arm-none-eabi-gcc build (CMSIS-NN 4ab83cc):
+
+    - CONV_2D with a kernel larger than 1x1: the im2col buffer of ``arm_convolve_s8``, 2
+      columns of ``kh*kw*in_ch`` (rounded up to 4) int16 values; 1x1 convolutions need none
+      (``arm_convolve_1x1_s8_fast`` asks for one only when built with Arm Compiler 6);
+    - DEPTHWISE_CONV_2D with channel multiplier 1: none for 3x3 with padding <= 1
+      (``arm_depthwise_conv_3x3_s8``), else ``in_ch*kh*kw`` int16 values for
+      ``arm_depthwise_conv_s8_opt`` on cores with the DSP extension (``cmsis-nn``); none
+      without it (``cmsis-nn-nodsp``, Cortex-M0+) or with another multiplier;
+    - AVERAGE_POOL_2D: one int32 per channel with the DSP extension;
+    - TFLM's reference kernels ask for none here (MEAN's small scratch is in the tail model).
+    ``kernel`` is the kernel height (and width unless ``kernel_w``), ``pad`` the larger padding.
+    """
+    if kernels == "reference":
+        return 0
+    if kernels not in SCRATCH_KERNELS:
+        raise ValueError(f"unknown kernel set {kernels!r}")
+    kw = kernel if kernel_w is None else kernel_w
+    dsp = kernels == "cmsis-nn"
+    if op == "CONV_2D" and kernel * kw > 1:
+        cols = kernel * kw * in_ch
+        return 2 * (cols + (-cols) % 4) * 2
+    if op == "DEPTHWISE_CONV_2D" and dsp and depth_multiplier == 1 and not (kernel == kw == 3 and pad <= 1):
+        return in_ch * kernel * kw * 2
+    if op == "AVERAGE_POOL_2D" and dsp:
+        return in_ch * 4
+    return 0
+
+
 @dataclass
 class PlannedOp:
     """One op of the converted graph: its name, the activation buffers it reads and the one it
-    writes (indices into :attr:`GraphPlan.sizes`), and its output channels when it is a
-    CONV_2D / DEPTHWISE_CONV_2D (they size the per-channel arrays of the tail)."""
+    writes (indices into :attr:`GraphPlan.sizes`), its output channels when it is a CONV_2D /
+    DEPTHWISE_CONV_2D (they size the per-channel arrays of the tail), and the 16-byte-aligned
+    scratch buffer its kernel asks for while it runs (0: none)."""
 
     op: str
     inputs: tuple[int, ...]
     output: int
     out_ch: int = 0
+    scratch: int = 0
 
 
 @dataclass
@@ -79,21 +117,27 @@ class GraphPlan:
         last[self.ops[-1].output] = len(self.ops) - 1
         return list(zip(first, last))
 
+    def planned_buffers(self) -> tuple[list[int], list[tuple[int, int]]]:
+        """Sizes and lifetimes of everything TFLM plans: the activation buffers in tensor order,
+        then the scratch buffers in request (op) order, each live during its op only."""
+        scratch = [(op.scratch, (k, k)) for k, op in enumerate(self.ops) if op.scratch]
+        return self.sizes + [s for s, _ in scratch], self.lifetimes() + [span for _, span in scratch]
+
     def peak_live(self) -> int:
         """Max over ops of the bytes of live buffers (a lower bound of any plan)."""
-        spans = self.lifetimes()
-        return max(sum(s for s, (f, l) in zip(self.sizes, spans) if f <= k <= l) for k in range(len(self.ops)))
+        sizes, spans = self.planned_buffers()
+        return max(sum(s for s, (f, l) in zip(sizes, spans) if f <= k <= l) for k in range(len(self.ops)))
 
     def greedy_size(self) -> int:
         """The arena TFLM's GreedyMemoryPlanner lays these buffers out in: buffers by size,
-        largest first (ties in tensor order, which is op order here), each at the lowest offset
-        that clears every placed buffer whose lifetime overlaps its own."""
-        spans = self.lifetimes()
-        order = sorted(range(len(self.sizes)), key=lambda j: -self.sizes[j])
+        largest first (ties in allocation order: tensors, then scratch buffers), each at the
+        lowest offset that clears every placed buffer whose lifetime overlaps its own."""
+        sizes, spans = self.planned_buffers()
+        order = sorted(range(len(sizes)), key=lambda j: -sizes[j])
         placed: list[tuple[int, int, int, int]] = []
         top = 0
         for j in order:
-            size, (f, l) = self.sizes[j], spans[j]
+            size, (f, l) = sizes[j], spans[j]
             offset = 0
             for o, s, pf, pl in sorted(p for p in placed if not (p[2] > l or f > p[3])):
                 if o >= offset + size:
@@ -104,15 +148,16 @@ class GraphPlan:
         return top
 
 
-def graph_plan(t: ArchTable) -> GraphPlan:
-    """The converted graph of ``t``: ops with their activation buffers."""
+def graph_plan(t: ArchTable, kernels: str = "reference") -> GraphPlan:
+    """The converted graph of ``t``: ops with their activation buffers, and the scratch buffers
+    of ``kernels`` (see :func:`scratch_bytes`)."""
     a = align
     sizes = [a(t.cfg.in_channels * t.image_size ** 2)]
     ops: list[PlannedOp] = []
 
-    def emit(name: str, inputs: tuple[int, ...], size: int, out_ch: int = 0) -> int:
+    def emit(name: str, inputs: tuple[int, ...], size: int, out_ch: int = 0, kernel: int = 1, in_ch: int = 0) -> int:
         sizes.append(a(size))
-        ops.append(PlannedOp(name, inputs, len(sizes) - 1, out_ch))
+        ops.append(PlannedOp(name, inputs, len(sizes) - 1, out_ch, a(scratch_bytes(kernels, name, kernel, in_ch))))
         return len(sizes) - 1
 
     fc = t.first_conv
@@ -120,7 +165,7 @@ def graph_plan(t: ArchTable) -> GraphPlan:
     pad = pad_amounts(fc.kernel, fc.stride, fc.in_hw)
     if pad:
         x = emit("PAD", (x,), fc.in_ch * (fc.in_hw + sum(pad)) ** 2)
-    x = emit("CONV_2D", (x,), fc.out_elems, fc.out_ch)
+    x = emit("CONV_2D", (x,), fc.out_elems, fc.out_ch, fc.kernel, fc.in_ch)
     for i, b in enumerate(t.blocks):
         convs = {c.role: c for c in t.block_convs(i)}
         block_in = x
@@ -131,7 +176,7 @@ def graph_plan(t: ArchTable) -> GraphPlan:
             pad = pad_amounts(dw.kernel, dw.stride, dw.in_hw)
             if pad:
                 x = emit("PAD", (x,), dw.in_ch * (dw.in_hw + sum(pad)) ** 2)
-            x = emit("DEPTHWISE_CONV_2D", (x,), dw.out_elems, dw.out_ch)
+            x = emit("DEPTHWISE_CONV_2D", (x,), dw.out_elems, dw.out_ch, dw.kernel, dw.in_ch)
         if "se_reduce" in convs:
             red, exp = convs["se_reduce"], convs["se_expand"]
             s = x
@@ -150,9 +195,10 @@ def graph_plan(t: ArchTable) -> GraphPlan:
     return GraphPlan(ops, sizes)
 
 
-def graph_counts(t: ArchTable) -> dict[str, int]:
-    """Counts of the converted graph of ``t`` (what the tail and flatbuffer models read)."""
-    plan = graph_plan(t)
+def graph_counts(t: ArchTable, kernels: str = "reference") -> dict[str, int]:
+    """Counts of the converted graph of ``t`` (what the tail and flatbuffer models read), with
+    the head planned for ``kernels``."""
+    plan = graph_plan(t, kernels)
     ops = plan.ops
     names = [o.op for o in ops]
     conv_ch = [o.out_ch for o in ops if o.op in ("CONV_2D", "DEPTHWISE_CONV_2D")]
@@ -173,6 +219,7 @@ def graph_counts(t: ArchTable) -> dict[str, int]:
         "n_mean": names.count("MEAN"),
         "n_mul": names.count("MUL"),
         "n_add": names.count("ADD"),
+        "n_scratch": sum(1 for o in ops if o.scratch),
         # input + one output per op + weight and bias per conv/FC + distinct PAD paddings + the
         # MEAN axes constant (shared by all MEANs)
         "n_tensors": 1 + len(ops) + 2 * (n_conv + 1) + len(pad_kernels) + 1,
@@ -183,24 +230,36 @@ def graph_counts(t: ArchTable) -> dict[str, int]:
     }
 
 
-COUNT_KEYS = ("peak_live", "n_ops", "n_conv", "n_pad", "n_mean", "n_mul", "n_add", "n_tensors", "conv_channels",
-              "channel_array_bytes", "weight_bytes", "bias_bytes")
+COUNT_KEYS = ("peak_live", "n_ops", "n_conv", "n_pad", "n_mean", "n_mul", "n_add", "n_scratch", "n_tensors",
+              "conv_channels", "channel_array_bytes", "weight_bytes", "bias_bytes")
 
 
-def batch_graph(bt: BatchTable, greedy: bool = True) -> dict[str, np.ndarray]:
+def batch_scratch(bt: BatchTable, kernels: str) -> tuple[np.ndarray, np.ndarray]:
+    """The 16-byte-aligned scratch buffers of ``kernels`` (:func:`scratch_bytes`), vectorized:
+    the stem conv's ``(N,)`` and each slot's depthwise ``(S, N)`` (0 where none)."""
+    stem = align(scratch_bytes(kernels, "CONV_2D", 3, bt.in_channels))
+    k = bt.kernel
+    dw = np.where(bt.active & (k != 3), align(bt.mid * k * k * 2), 0) if kernels == "cmsis-nn" else np.zeros_like(k)
+    return np.full(bt.image_size.shape[0], stem, np.int64), dw.astype(np.int64)
+
+
+def batch_graph(bt: BatchTable, greedy: bool = True, kernels: str = "reference") -> dict[str, np.ndarray]:
     """Vectorized :func:`graph_counts`: the head and every count, one int64 array each.
 
     ``greedy=False`` skips the planner simulation (the costly part) and reports ``peak_live``
     as the head: a lower bound, equal to TFLM's head on about 99 % of random subnets."""
+    if kernels not in SCRATCH_KERNELS:
+        raise ValueError(f"unknown kernel set {kernels!r}")
     a = align
     n = bt.image_size.shape[0]
     cin = bt.in_channels
     r = bt.image_size
+    stem_scratch, dw_scratch = batch_scratch(bt, kernels)
     stem_pad = (r % 2 == 0)
     x_in = a(cin * r ** 2)
     padded = a(cin * (r + 1) ** 2)  # stem kernel 3: pad (1, 0)
     first = a(bt.first_ch * bt.first_hw ** 2)
-    head = np.where(stem_pad, np.maximum(x_in + padded, padded + first), x_in + first)
+    head = np.where(stem_pad, np.maximum(x_in + padded, padded + first), x_in + first) + stem_scratch
     b0 = a(bt.b0_out * bt.first_hw ** 2)
     head = np.maximum(head, first + b0)
 
@@ -219,7 +278,7 @@ def batch_graph(bt: BatchTable, greedy: bool = True) -> dict[str, np.ndarray]:
     s_vec = np.where(has_se, a(bt.se_mid), 0)
     per = block_in + mid_in  # expand
     np.maximum(per, mid_in + pad_buf + keep, out=per)  # PAD (when there is none, below the expand)
-    np.maximum(per, np.where(has_pad, pad_buf, mid_in) + mid_out + keep, out=per)  # depthwise
+    np.maximum(per, np.where(has_pad, pad_buf, mid_in) + mid_out + keep + dw_scratch, out=per)  # depthwise
     np.maximum(per, mid_out + c_vec + s_vec + keep, out=per)  # SE mean / 1x1 convs
     np.maximum(per, np.where(has_se, 2 * mid_out + c_vec, 0) + keep, out=per)  # SE multiply
     np.maximum(per, mid_out + out + keep, out=per)  # project
@@ -254,43 +313,56 @@ def batch_graph(bt: BatchTable, greedy: bool = True) -> dict[str, np.ndarray]:
               + (bt.mid * bt.in_ch + bt.mid * bt.kernel ** 2 + 2 * mid_se * se_mid + bt.out_ch * bt.mid).sum(axis=0)
               + bt.mix_out * bt.mix_in + bt.mix_out * bt.n_classes)
     bias = 4 * (conv_channels + bt.n_classes)
-    head_greedy = batch_greedy(*batch_buffers(bt)) if greedy else head.astype(np.int64)
+    n_scratch = (stem_scratch > 0).astype(np.int64) + (dw_scratch > 0).sum(axis=0)
+    head_greedy = batch_greedy(*batch_buffers(bt, kernels)) if greedy else head.astype(np.int64)
     return {"head": head_greedy, "peak_live": head.astype(np.int64), "n_ops": n_ops.astype(np.int64), "n_conv": n_conv, "n_pad": n_pad.astype(np.int64),
-            "n_mean": n_mean.astype(np.int64), "n_mul": n_se, "n_add": n_add, "n_tensors": n_tensors.astype(np.int64),
+            "n_mean": n_mean.astype(np.int64), "n_mul": n_se, "n_add": n_add, "n_scratch": n_scratch,
+            "n_tensors": n_tensors.astype(np.int64),
             "conv_channels": conv_channels, "channel_array_bytes": channel_arrays, "weight_bytes": weight,
             "bias_bytes": bias}
 
 
 # ---- the activation plan of a whole population -------------------------------------------------
 
-# Buffers of the template, per block slot, in op order (absent ones are skipped per row).
-_SLOT_BUFFERS = ("expand", "pad", "dw", "mean", "se_reduce", "se_expand", "mul", "project", "add")
+# Buffers of the template, per block slot, in op order (absent ones are skipped per row); a
+# kernel's scratch buffer sits right after the output of the op that asks for it.
+_SLOT_BUFFERS = ("expand", "pad", "dw", "dw_scratch", "mean", "se_reduce", "se_expand", "mul", "project", "add")
 _NB = len(_SLOT_BUFFERS)
+_J = {name: j for j, name in enumerate(_SLOT_BUFFERS)}
+_STEM = ("input", "stem_pad", "stem", "stem_scratch", "block0")
 # Two buffers whose lifetimes overlap are at most this far apart in op order (a residual
-# block's input lives until its ADD, 8 ops later when the block has SE with a MEAN).
-_WINDOW = 9
+# block's input lives until its ADD, 9 positions later when the block has a depthwise scratch
+# and SE with a MEAN).
+_WINDOW = 10
 
 
-def batch_buffers(bt: BatchTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every row's activation buffers in op order: ``(size, first, last, count)``, arrays of
+def batch_buffers(bt: BatchTable, kernels: str = "reference") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every row's planned buffers in op order: ``(size, first, last, count)``, arrays of
     shape (N, M) compacted to the left (``count`` (N,) of them exist; the rest have size 0 and
-    an empty lifetime). The vectorized twin of :meth:`GraphPlan.lifetimes`."""
+    an empty lifetime). The vectorized twin of :meth:`GraphPlan.planned_buffers` (scratch
+    buffers in op order here; ties in size are placed tensors first by TFLM, a tie-break the
+    planner simulation only approximates)."""
     a = align
     s_count, n = bt.active.shape
-    m = 4 + _NB * s_count + 3
+    nb0 = len(_STEM)
+    m = nb0 + _NB * s_count + 3
     rows = np.arange(n)
     size = np.zeros((n, m), np.int64)
     ex = np.zeros((n, m), bool)
+    scratch = np.zeros(m, bool)  # columns holding scratch buffers (not op outputs)
     cons = np.zeros((n, m), np.int64)  # template index of the buffer its last consumer writes
+    stem_scratch, dw_scratch = batch_scratch(bt, kernels)
     cin, r = bt.in_channels, bt.image_size
     stem_pad = r % 2 == 0
     size[:, 0], ex[:, 0], cons[:, 0] = a(cin * r ** 2), True, np.where(stem_pad, 1, 2)
     size[:, 1], ex[:, 1], cons[:, 1] = a(cin * (r + 1) ** 2) * stem_pad, stem_pad, 2
-    size[:, 2], ex[:, 2], cons[:, 2] = a(bt.first_ch * bt.first_hw ** 2), True, 3
-    size[:, 3], ex[:, 3] = a(bt.b0_out * bt.first_hw ** 2), True
-    cur = np.full(n, 3)
+    size[:, 2], ex[:, 2], cons[:, 2] = a(bt.first_ch * bt.first_hw ** 2), True, 4
+    size[:, 3], ex[:, 3], cons[:, 3], scratch[3] = stem_scratch, stem_scratch > 0, 2, True
+    size[:, 4], ex[:, 4] = a(bt.b0_out * bt.first_hw ** 2), True
+    cur = np.full(n, 4)
+    J = _J
     for s in range(s_count):
-        base = 4 + _NB * s
+        base = nb0 + _NB * s
         act = bt.active[s]
         res = bt.residual[s] & act
         has_pad = act & (bt.stride[s] == 2) & (bt.in_hw[s] % 2 == 0)
@@ -298,30 +370,35 @@ def batch_buffers(bt: BatchTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
         has_mean = has_se & (bt.out_hw[s] > 1)
         mid, ihw, ohw = bt.mid[s], bt.in_hw[s], bt.out_hw[s]
         pad_hw = ihw + 2 * (bt.kernel[s] // 2) - 1
-        spec = (  # (size, exists, template index of the last consumer's output)
-            (a(mid * ihw ** 2), act, np.where(has_pad, base + 1, base + 2)),
-            (a(mid * pad_hw ** 2), has_pad, base + 2),
-            (a(mid * ohw ** 2), act, np.where(has_se, base + 6, base + 7)),
-            (a(mid), has_mean, base + 4),
-            (a(bt.se_mid[s]), has_se, base + 5),
-            (a(mid), has_se, base + 6),
-            (a(mid * ohw ** 2), has_se, base + 7),
-            (a(bt.out_ch[s] * ohw ** 2), act, base + 8),
-            (a(bt.out_ch[s] * ohw ** 2), res, base + 8),
-        )
-        for j, (sz, e, c) in enumerate(spec):
-            size[:, base + j] = np.where(e, sz, 0)
-            ex[:, base + j] = e
-            cons[:, base + j] = c
+        spec = {  # name: (size, exists, template slot of the last consumer's output)
+            "expand": (a(mid * ihw ** 2), act, np.where(has_pad, J["pad"], J["dw"])),
+            "pad": (a(mid * pad_hw ** 2), has_pad, J["dw"]),
+            "dw": (a(mid * ohw ** 2), act, np.where(has_se, J["mul"], J["project"])),
+            "dw_scratch": (dw_scratch[s], dw_scratch[s] > 0, J["dw"]),
+            "mean": (a(mid), has_mean, J["se_reduce"]),
+            "se_reduce": (a(bt.se_mid[s]), has_se, J["se_expand"]),
+            "se_expand": (a(mid), has_se, J["mul"]),
+            "mul": (a(mid * ohw ** 2), has_se, J["project"]),
+            "project": (a(bt.out_ch[s] * ohw ** 2), act, J["add"]),
+            "add": (a(bt.out_ch[s] * ohw ** 2), res, J["add"]),
+        }
+        for name, (sz, e, c) in spec.items():
+            j = base + J[name]
+            size[:, j] = np.where(e, sz, 0)
+            ex[:, j] = e
+            cons[:, j] = base + c
+        scratch[base + J["dw_scratch"]] = True
         # The block input is read by the expand conv and, in a residual block, by the ADD.
-        cons[rows[act], cur[act]] = np.where(res, base + 8, base)[act]
-        cur = np.where(act, np.where(res, base + 8, base + 7), cur)
-    f = 4 + _NB * s_count
+        cons[rows[act], cur[act]] = np.where(res, base + J["add"], base)[act]
+        cur = np.where(act, np.where(res, base + J["add"], base + J["project"]), cur)
+    f = nb0 + _NB * s_count
     cons[rows, cur] = f
     size[:, f], ex[:, f], cons[:, f] = a(bt.mix_out * bt.mix_hw ** 2), True, f + 1
     size[:, f + 1], ex[:, f + 1], cons[:, f + 1] = a(bt.mix_out), True, f + 2
     size[:, f + 2], ex[:, f + 2], cons[:, f + 2] = a(np.full(n, bt.n_classes)), True, f + 2
-    op_of = np.maximum(np.cumsum(ex, axis=1) - 2, 0)  # buffer i > 0 is written by op i - 1
+    # Buffer i > 0 of the op outputs is written by op i - 1; a scratch buffer lives during the op
+    # whose output precedes it (it is not an output, so it does not advance the count).
+    op_of = np.maximum(np.cumsum(ex & ~scratch, axis=1) - 2, 0)
     last = np.take_along_axis(op_of, cons, axis=1)
     order = np.argsort(~ex, axis=1, kind="stable")
     size_c = np.take_along_axis(size, order, axis=1)
