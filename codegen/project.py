@@ -22,6 +22,7 @@ from ofa_mcu.boards import Board, load_board
 from ofa_mcu.errors import UserError
 
 from . import cident
+from .bsp_config import board_config_context
 from .flash import MANIFEST, Options, plan, project_manifest
 from .model_settings import (
     NP_DTYPES,
@@ -259,6 +260,7 @@ def render_project(
             "input_camera": int(board.input_source == "camera"),
         },
         "baremetal": baremetal_config("tflm"),
+        "bsp": board_config_context(board, build_system),
         "entry_template": f"common/entry/{spec['entry']}.j2",
         "app_sources": [f"{src}/{f}" for f in src_files],
         "src_sources": src_files,
