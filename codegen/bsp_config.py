@@ -29,6 +29,8 @@ BSP_OF_BUILD_SYSTEM = {
     "esp-idf": "esp_idf",
 }
 PLATFORMIO_BSP = {"arduino": "arduino", "espidf": "esp_idf"}
+# The console of the BSPs whose framework owns it (Arduino's Serial, ESP-IDF's UART0 console).
+FRAMEWORK_CONSOLE = {"arduino": "serial", "esp_idf": "uart"}
 
 # Register field encodings (RM0385 / RM0433: RCC_CFGR.HPRE, PPREx, D1CPRE, PWR VOS, SW).
 AHB_CODE = {1: 0x0, 2: 0x8, 4: 0x9, 8: 0xA, 16: 0xB, 64: 0xC, 128: 0xD, 256: 0xE, 512: 0xF}
@@ -170,13 +172,24 @@ def baremetal_defines(board: Board) -> list[Define]:
     return out
 
 
+def pico_clock_defines(board: Board) -> list[str]:
+    """Compile definitions that make the Pico SDK's boot-time clock set-up (runtime_init_clocks)
+    program the board's plan instead of its 125 MHz default (hardware/clocks.h names)."""
+    if board.family != "rp2040":
+        return []
+    p = board.clock.params
+    return [f"XOSC_HZ={p['xosc_hz']}", f"SYS_CLK_HZ={board.clock.sysclk_hz}", f"PLL_SYS_REFDIV={p['refdiv']}",
+            f"PLL_SYS_VCO_FREQ_HZ={p['vco_hz']}", f"PLL_SYS_POSTDIV1={p['postdiv1']}",
+            f"PLL_SYS_POSTDIV2={p['postdiv2']}"]
+
+
 def board_config_context(board: Board, build_system: str) -> dict:
     """The ``bsp`` context of ``board_config.h.j2``: ``kind`` (the BSP), ``cpu_hz`` (what the
     firmware's clock really is with this build system), ``defines`` (rows) and ``registers``
     (register rows, bare-metal BSP only)."""
     kind = bsp_of(board, build_system)
     cpu_hz = board.cpu_hz(build_system)
-    con = board.console
+    con = FRAMEWORK_CONSOLE.get(kind, board.console)
     common = [
         Define("OFA_CPU_HZ", _u(cpu_hz), "core clock the firmware runs at (set by "
                + ("the BSP's clock plan" if kind == "baremetal" and board.family != "mps2" else
@@ -194,7 +207,10 @@ def board_config_context(board: Board, build_system: str) -> dict:
     ]
     defines = common + (baremetal_defines(board) if kind == "baremetal" else [])
     registers = register_defines(board.family) if kind == "baremetal" else []
-    return {"kind": kind, "cpu_hz": cpu_hz, "console": con, "defines": defines, "registers": registers}
+    return {"kind": kind, "cpu_hz": cpu_hz, "console": con, "defines": defines, "registers": registers,
+            "reset_hz": RESET_HZ.get(board.family, board.clock.sysclk_hz),
+            "pico_clock_defines": pico_clock_defines(board) if kind == "pico" else []}
 
 
-__all__ = ["Define", "board_config_context", "bsp_of", "baremetal_defines", "register_defines", "register_table"]
+__all__ = ["Define", "board_config_context", "bsp_of", "baremetal_defines", "pico_clock_defines", "register_defines",
+           "register_table"]
