@@ -89,7 +89,9 @@ def monitor(port, *, timeout: float | None = None, echo: Callable[[str], None] =
     try:
         while deadline is None or time.monotonic() < deadline:
             try:
-                chunk = port.read(256)
+                # What has arrived (at least one byte, or the read timeout): a read asking for more
+                # than is there could meet the end of a socket stream and lose what it had.
+                chunk = port.read(max(1, port.in_waiting))
             except (serial.SerialException, OSError) as exc:
                 raise UserError(f"the serial port went away ({exc}); did the board reset or unplug?") from None
             if not chunk:

@@ -209,8 +209,6 @@ def _count_instructions(args: argparse.Namespace, project: Path, manifest: dict,
 def _monitor_target(args: argparse.Namespace, board, manifest: dict) -> bool:
     """Whether ``--monitor`` opens a serial port after flashing (QEMU and semihosting sessions
     already show the console in the flash step)."""
-    if args.monitor_timeout is not None and args.monitor_timeout <= 0:
-        raise UserError(f"--monitor-timeout {args.monitor_timeout:g} must be above 0 seconds")
     if not args.monitor:
         return False
     if manifest.get("console", board.console) == "semihosting":
@@ -232,6 +230,8 @@ def cmd_flash(args: argparse.Namespace) -> int:
     then prints what the board says on its serial console."""
     from codegen.flash import Options, plan, read_manifest, run_plan
 
+    if args.monitor_timeout is not None and not args.monitor_timeout > 0:
+        raise UserError(f"--monitor-timeout {args.monitor_timeout:g} must be above 0 seconds")
     project = Path(args.project)
     manifest = read_manifest(project)
     opts = Options(tflm_dir=args.tflm_dir, port=args.port, tool=args.tool, placeholders=args.dry_run)
