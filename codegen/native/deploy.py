@@ -15,7 +15,7 @@ from ofa_mcu.errors import UserError
 from .. import cident
 from ..model_settings import tensor_context
 from ..project import budget_error, budgets, check_budget, check_output_folder, staged_folder, verify_model
-from .emit import BUILD_SYSTEM, artifacts, emit_native
+from .emit import artifacts, emit_native
 from .graph import lower_tflite
 from .targets import target_for
 
@@ -55,7 +55,7 @@ def native_summary(res, v, board: Board, tflite: bytes, flash_needed: int, elf: 
     return {
         "backend": "native",
         "board": board.name,
-        "build_system": BUILD_SYSTEM,
+        "build_system": target_for(board).build_system,
         "model_bytes": len(tflite),
         "model_sha256": hashlib.sha256(tflite).hexdigest(),
         "ops": list(v.info.ops),
