@@ -120,6 +120,16 @@ def _build_native(board: Board, m: dict, opts: Options) -> list[Step]:
     return [Step(("make", "firmware", "bin"), what=f"build {_artifact(m, 'elf')} and {_artifact(m, 'bin')}")]
 
 
+def _build_native_pico(board: Board, m: dict, opts: Options) -> list[Step]:
+    return [Step(("make", "firmware"), what=f"build {_artifact(m, 'uf2')} with the Pico SDK (needs PICO_SDK_PATH)")]
+
+
+def _check_pico_sdk(board: Board, m: dict, opts: Options) -> None:
+    if not os.environ.get("PICO_SDK_PATH"):
+        raise UserError("set PICO_SDK_PATH to a pico-sdk checkout (git clone https://github.com/raspberrypi/pico-sdk "
+                        "&& git -C pico-sdk submodule update --init) to build this project")
+
+
 def _build_cmake(board: Board, m: dict, opts: Options) -> list[Step]:
     lib = _tflm_library(board, m, opts)
     return [
@@ -187,6 +197,7 @@ BUILD_SYSTEMS: dict[str, BuildSystem] = {
     "make": BuildSystem("make", _build_make, _prepare_tflm),
     "cmake": BuildSystem("cmake", _build_cmake, _prepare_tflm),
     "native-make": BuildSystem("make", _build_native, _check_arm_gcc),
+    "native-pico-sdk": BuildSystem("cmake", _build_native_pico, _check_pico_sdk),
     "pico-sdk": BuildSystem("cmake", _build_pico),
     "platformio": BuildSystem("pio", _build_pio),
     "arduino": BuildSystem("arduino-cli", _build_arduino),
@@ -201,11 +212,17 @@ def _artifact(m: dict, key: str) -> str:
     return path
 
 
-QEMU_FLAGS = ("-nographic", "-monitor", "none", "-semihosting-config", "enable=on,target=native")
+# The firmware prints on the emulated UART (CMSDK UART0 -> QEMU's stdio) and ends with a
+# semihosting exit call, so QEMU's exit status is the firmware's; -nographic keeps QEMU off the
+# display, -monitor none keeps its monitor off stdio.
+QEMU_FLAGS = ("-nographic", "-serial", "stdio", "-monitor", "none", "-semihosting-config", "enable=on,target=native")
 
 
 def qemu_argv(machine: str, elf: str, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The QEMU command line that runs a semihosting Cortex-M image and exits with its status."""
+    """The QEMU command line that runs a Cortex-M image with its UART on stdout and exits with
+    the firmware's status."""
+    if not machine:
+        raise UserError("no QEMU machine for this board; only boards with [qemu] machine run in QEMU")
     return ("qemu-system-arm", "-M", machine, *QEMU_FLAGS, *extra, "-kernel", elf)
 
 
@@ -214,10 +231,13 @@ def _flash_openocd(board: Board, m: dict, opts: Options) -> list[Step]:
     cfg = board.flash_config.get("openocd_config")
     if not cfg:
         raise UserError(f"board {board.name} has no openocd_config in its catalog entry; use --tool pyocd")
-    return [Step(
-        ("openocd", "-f", cfg, "-c", f"program {elf} verify", "-c", "arm semihosting enable", "-c", "reset run"),
-        what="flash, then stay attached to show the semihosting output (Ctrl-C ends)",
-    )]
+    if m.get("console", board.console) == "semihosting":
+        return [Step(
+            ("openocd", "-f", cfg, "-c", f"program {elf} verify", "-c", "arm semihosting enable", "-c", "reset run"),
+            what="flash, then stay attached to show the semihosting output (Ctrl-C ends)",
+        )]
+    return [Step(("openocd", "-f", cfg, "-c", f"program {elf} verify reset exit"),
+                 what=f"flash and reset; the firmware prints on {board.console_spec.host}")]
 
 
 def _flash_pyocd(board: Board, m: dict, opts: Options) -> list[Step]:
@@ -245,7 +265,9 @@ def _flash_arduino(board: Board, m: dict, opts: Options) -> list[Step]:
 
 
 def _flash_qemu(board: Board, m: dict, opts: Options) -> list[Step]:
-    return [Step(qemu_argv(board.qemu_machine, _artifact(m, "elf")), what="run in QEMU", timeout=QEMU_TIMEOUT_S)]
+    return [Step(qemu_argv(board.qemu_machine, _artifact(m, "elf")),
+                 what="run in QEMU: the firmware's UART on this terminal, its status as QEMU's exit code",
+                 timeout=QEMU_TIMEOUT_S)]
 
 
 def _flash_pio(board: Board, m: dict, opts: Options) -> list[Step]:
@@ -264,7 +286,7 @@ class FlashTool:
 FLASH_TOOLS: dict[str, FlashTool] = {
     "openocd": FlashTool("openocd", _flash_openocd, ("make", "cmake", "native-make")),
     "pyocd": FlashTool("pyocd", _flash_pyocd, ("make", "cmake", "native-make")),
-    "picotool": FlashTool("picotool", _flash_picotool, ("pico-sdk",)),
+    "picotool": FlashTool("picotool", _flash_picotool, ("pico-sdk", "native-pico-sdk")),
     "esptool": FlashTool("esptool", _flash_esptool, ("esp-idf",)),
     "arduino-cli": FlashTool("arduino-cli", _flash_arduino, ("arduino",)),
     "qemu": FlashTool("qemu", _flash_qemu, ("make", "cmake", "native-make")),
@@ -347,6 +369,7 @@ def project_manifest(*, backend: str, board: Board, build_system: str, project: 
         "build_system": build_system,
         "project": project,
         "sketch": sketch,
+        "console": board.console,
         "artifacts": dict(sorted(artifacts.items())),
         "model": {"name": model_name, "bytes": len(tflite), "sha256": hashlib.sha256(tflite).hexdigest(),
                   **({"ops": list(ops)} if ops is not None else {})},

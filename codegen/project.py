@@ -22,6 +22,8 @@ from ofa_mcu.boards import Board, load_board
 from ofa_mcu.errors import UserError
 
 from . import cident
+from .bsp_config import board_config_context
+from .build_spec import tflm_flag_context, with_framework
 from .flash import MANIFEST, Options, plan, project_manifest
 from .model_settings import (
     NP_DTYPES,
@@ -199,7 +201,7 @@ def render_project(
     info: ModelInfo,
 ) -> dict[str, bytes]:
     """All files of the project as ``{relative path: bytes}`` (deterministic, pure)."""
-    spec = build_spec(build_system)
+    spec = with_framework(build_spec(build_system), board)
     common = _toml(templates_dir() / "common" / "files.toml")
     if spec.get("needs_memory_regions") and board.memory is None:
         raise UserError(f"board {board.name} has no [memory] regions for a {build_system} project")
@@ -260,6 +262,11 @@ def render_project(
             "input_camera": int(board.input_source == "camera"),
         },
         "baremetal": baremetal_config("tflm"),
+        "bsp": board_config_context(board, build_system),
+        # The same figures as emit_project's budget check: a project forced over budget says so.
+        "budget_problems": check_budget(board, arena["total"],
+                                        len(tflite) + test.input.nbytes + pixel_lut(preprocess, info.input).nbytes),
+        **tflm_flag_context(),
         "entry_template": f"common/entry/{spec['entry']}.j2",
         "app_sources": [f"{src}/{f}" for f in src_files],
         "src_sources": src_files,

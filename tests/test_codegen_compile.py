@@ -35,12 +35,33 @@ struct OfaSerialShim {
   int available();
   size_t readBytes(char* buffer, size_t length);
   size_t print(const char* s);
+  void flush();
 };
 extern OfaSerialShim Serial;
 unsigned long millis(void);
 unsigned long micros(void);
+void delayMicroseconds(unsigned int us);
 """,
     "TensorFlowLite.h": "#pragma once\n",
+    "Chirale_TensorFlowLite.h": "#pragma once\n",
+    "hardware/clocks.h": """#pragma once
+#include <stdint.h>
+enum clock_index { clk_sys = 5 };
+uint32_t clock_get_hz(enum clock_index clk_index);
+""",
+    "hardware/structs/systick.h": """#pragma once
+#include <stdint.h>
+typedef struct { volatile uint32_t csr, rvr, cvr; const volatile uint32_t calib; } systick_hw_t;
+#define systick_hw ((systick_hw_t *)0xe000e010u)
+""",
+    "hardware/structs/scb.h": """#pragma once
+#include <stdint.h>
+typedef struct { volatile uint32_t cpuid, icsr; } armv6m_scb_hw_t;
+#define scb_hw ((armv6m_scb_hw_t *)0xe000ed00u)
+#define M0PLUS_ICSR_PENDSTSET_BITS 0x04000000u
+""",
+    "esp_rom_sys.h": "#pragma once\n#include <stdint.h>\nuint32_t esp_rom_get_cpu_ticks_per_us(void);\n",
+    "sdkconfig.h": "#pragma once\n#define CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ 240\n",
     "pico/stdlib.h": """#pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -48,6 +69,8 @@ unsigned long micros(void);
 #define PICO_ERROR_TIMEOUT (-1)
 bool stdio_init_all(void);
 bool stdio_usb_connected(void);
+void stdio_flush(void);
+static inline void tight_loop_contents(void) {}
 void sleep_ms(uint32_t ms);
 uint64_t time_us_64(void);
 int getchar_timeout_us(uint32_t timeout_us);
@@ -137,21 +160,24 @@ def test_default_project_compiles_for_the_board_core(vww, person, arena, shims, 
         assert not any(f in results[0].argv for f in b.cpu_flags)
 
 
+# The Arduino core each PlatformIO board builds with defines one of these (the BSP reads the real
+# clock through SystemCoreClock or clock_get_hz).
+ARDUINO_ARCH = {"stm32f746g-disco": "-DARDUINO_ARCH_STM32", "nucleo-h743zi2": "-DARDUINO_ARCH_STM32",
+                "nano33ble-sense": "-DARDUINO_ARCH_MBED", "rpi-pico": "-DARDUINO_ARCH_MBED_RP2040"}
+
+
 @pytest.mark.parametrize("board", [b.name for b in list_boards() if "platformio" in b.build_systems])
 def test_platformio_sources_compile(vww, person, arena, shims, board, tmp_path):
-    proj = _emit(vww, person, arena, board, "platformio", tmp_path / "p")
-    results = check_project(proj, out_dir=tmp_path / "obj", extra_includes=(str(shims),), syntax_only=True)
-    _assert_compiled(results)
-    assert {r.source for r in results} >= {"main.cpp", "ofa_bsp_arduino.cpp", "model_data.cpp"}
-    ini = configparser.ConfigParser()
-    ini.read(proj / "platformio.ini")
+    """The PlatformIO project's sources for the board's framework (Arduino: the Arduino BSP;
+    ESP-IDF: the ESP-IDF BSP); platformio.ini itself is checked in test_platformio_projects.py."""
     b = load_board(board)
-    env = ini[f"env:{board}"]
-    assert ini["platformio"]["default_envs"] == board
-    assert (env["platform"], env["board"], env["framework"]) == (b.platformio_platform, b.platformio_board, "arduino")
-    assert "-DTF_LITE_STATIC_MEMORY" in env["build_flags"].split()
-    lib = json.loads((proj / "lib/tflm/library.json").read_text())
-    assert lib["name"] == "tflm" and "-Ithird_party/flatbuffers/include" in lib["build"]["flags"]
+    proj = _emit(vww, person, arena, board, "platformio", tmp_path / "p")
+    extra = (ARDUINO_ARCH[board],) if board in ARDUINO_ARCH else ()
+    results = check_project(proj, out_dir=tmp_path / "obj", extra_includes=(str(shims),), extra_flags=extra,
+                            syntax_only=True)
+    _assert_compiled(results)
+    bsp = "ofa_bsp_esp_idf.c" if b.platformio_framework == "espidf" else "ofa_bsp_arduino.cpp"
+    assert {r.source for r in results} == {"main.cpp", bsp, "model_data.cpp", "model_settings.cpp", "test_image.cpp"}
 
 
 def test_generated_makefile_compiles_the_app(vww, person, arena, tmp_path):
@@ -214,12 +240,23 @@ endmacro()
 function(add_executable name)
   _ofa_check_sources(${ARGN})
 endfunction()
+function(target_compile_definitions target scope)
+  foreach(d ${ARGN})
+    message(STATUS "define: ${d}")
+  endforeach()
+endfunction()
+function(pico_enable_stdio_usb target on)
+  message(STATUS "stdio usb: ${on}")
+endfunction()
+function(pico_enable_stdio_uart target on)
+  message(STATUS "stdio uart: ${on}")
+endfunction()
 function(idf_component_register)
   cmake_parse_arguments(A "" "" "SRCS;INCLUDE_DIRS;PRIV_REQUIRES" ${ARGN})
   _ofa_check_sources(${A_SRCS})
 endfunction()
 foreach(cmd pico_sdk_init add_subdirectory target_include_directories target_compile_options
-        target_link_libraries pico_enable_stdio_usb pico_enable_stdio_uart pico_add_extra_outputs)
+        target_link_libraries pico_add_extra_outputs)
   cmake_language(EVAL CODE "function(${cmd})\nendfunction()")
 endforeach()
 include("${OFA_FILE}")
@@ -242,11 +279,18 @@ def test_pico_and_esp_idf_cmake_files_parse_with_stub_sdks(vww, person, arena, t
         (idf / "main", idf / "main/CMakeLists.txt", [], 5),
         (idf, idf / "CMakeLists.txt", [], 0),
     ]
+    outputs = []
     for root, file, defs, n_sources in runs:
         proc = subprocess.run(["cmake", f"-DOFA_ROOT={root}", f"-DOFA_FILE={file}", *defs, "-P", str(driver)],
                               capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "IDF_PATH": str(tmp_path / "idf")})
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert (proc.stdout + proc.stderr).count("source ok:") == n_sources, proc.stdout
+        outputs.append(proc.stdout + proc.stderr)
+    # The Pico SDK is handed the board's clock plan (it programs the PLL at boot) and USB stdio.
+    for d in ("SYS_CLK_HZ=133000000", "PLL_SYS_VCO_FREQ_HZ=1596000000", "PLL_SYS_POSTDIV1=6", "PLL_SYS_POSTDIV2=2",
+              "XOSC_HZ=12000000", "PLL_SYS_REFDIV=1"):
+        assert f"define: {d}" in outputs[0], d
+    assert "stdio usb: 1" in outputs[0] and "stdio uart: 0" in outputs[0]
     # The Pico file refuses to run without the SDK path.
     proc = subprocess.run(["cmake", f"-DOFA_ROOT={pico}", f"-DOFA_FILE={pico / 'CMakeLists.txt'}", "-P", str(driver)],
                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})

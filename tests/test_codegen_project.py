@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from codegen import project as projmod
+from codegen.build_spec import with_framework
 from codegen.paths import templates_dir
 from codegen.project import emit_project
 from codegen.tflm_arrays import parse_c_array
@@ -62,7 +63,7 @@ def test_every_board_and_build_system_renders(vww, person, arena, board, tmp_pat
     b = load_board(board)
     expected_out = run_reference(vww, (np.repeat(person[:, :, None], 3, axis=2).astype(np.int16) - 128).astype(np.int8)[None])
     for bs in b.build_systems:
-        spec = tomllib.loads((templates_dir() / bs / "build.toml").read_text())
+        spec = with_framework(tomllib.loads((templates_dir() / bs / "build.toml").read_text()), b)
         out = _emit(vww, person, arena, b, tmp_path / bs, build_system=bs)
         manifest = json.loads((out / "ofa-mcu.json").read_text())
         assert manifest["board"] == board and manifest["build_system"] == bs and manifest["backend"] == "tflm"
@@ -118,8 +119,12 @@ def test_readmes_say_where_tflm_comes_from(vww, person, arena, tmp_path):
         ("nano33ble-sense", "arduino"): ["tflite-micro-arduino-examples", "arduino-cli compile --fqbn arduino:mbed_nano:nano33ble", "arduino-cli upload -p '<PORT>'"],
         ("rpi-pico", "pico-sdk"): ["pico-tflmicro", "PICO_SDK_PATH", "picotool load -f -x build/app.uf2"],
         ("esp32-s3-devkitc", "esp-idf"): ["esp-tflite-micro", "idf.py build", "esptool.py --chip esp32s3"],
-        ("esp32-s3-devkitc", "platformio"): ["lib/tflm/", "pio run -e esp32-s3-devkitc", "-t upload"],
-        ("qemu-mps2-an500", "make"): ["qemu-system-arm -M mps2-an500", "-semihosting-config enable=on,target=native"],
+        ("esp32-s3-devkitc", "platformio"): ["src/idf_component.yml", "esp-tflite-micro", "pio run -e esp32-s3-devkitc", "-t upload"],
+        ("stm32f746g-disco", "platformio"): ["TFLM_DIR", "ofa_tflm.py", "pio run -e stm32f746g-disco", "pio device monitor"],
+        ("nano33ble-sense", "arduino"): ["Chirale_TensorFLowLite", "arduino-cli monitor -p /dev/ttyACM0"],
+        ("qemu-mps2-an500", "make"): ["qemu-system-arm -M mps2-an500", "-serial stdio", "CMSDK UART0"],
+        ("nucleo-h743zi2", "make"): ["USART3 (PD8 TX, PD9 RX, AF7)", "400 MHz", "voltage scale 1",
+                                     "'program build/app.elf verify reset exit'"],
     }
     for (board, bs), needles in cases.items():
         out = _emit(vww, person, arena, board, tmp_path / f"{board}-{bs}", build_system=bs)

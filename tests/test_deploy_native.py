@@ -127,7 +127,7 @@ def test_native_dry_runs_print_the_exact_commands(tiny, qemu_project, tmp_path, 
     assert cli_main(["flash", str(qemu_project), "--dry-run"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("(cd ")]
     assert lines == [f"(cd {qemu_project} && make firmware bin)",
-                     f"(cd {qemu_project} && qemu-system-arm -M mps2-an386 -nographic -monitor none "
+                     f"(cd {qemu_project} && qemu-system-arm -M mps2-an386 -nographic -serial stdio -monitor none "
                      f"-semihosting-config enable=on,target=native -kernel build/{QEMU}/app.elf)"]
     assert cli_main(["flash", str(qemu_project), "--dry-run", "--count-instructions"]) == 0
     out = capsys.readouterr().out
@@ -142,7 +142,18 @@ def test_native_dry_runs_print_the_exact_commands(tiny, qemu_project, tmp_path, 
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("(cd ")]
     assert lines == [f"(cd {stm} && make firmware bin)",
                      f"(cd {stm} && openocd -f board/stm32f7discovery.cfg -c 'program build/stm32f746g-disco/app.elf "
-                     "verify' -c 'arm semihosting enable' -c 'reset run')"]
+                     "verify reset exit')"]
+    # --console semihosting: openocd stays attached to show the output
+    sh = tmp_path / "stm-sh"
+    assert cli_main(["deploy", str(d / "tiny.tflite"), "--board", "stm32f746g-disco", "--backend", "native",
+                     "--console", "semihosting", "--out", str(sh)]) == 0
+    capsys.readouterr()
+    assert "#define OFA_CONSOLE_SEMIHOSTING 1" in (sh / "bsp/board_config.h").read_text()
+    assert cli_main(["flash", str(sh), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(
+        "-c 'program build/stm32f746g-disco/app.elf verify' -c 'arm semihosting enable' -c 'reset run')")
+    assert cli_main(["flash", str(sh), "--monitor"]) == 2
+    assert "prints through semihosting" in capsys.readouterr().err
     assert cli_main(["flash", str(stm), "--dry-run", "--tool", "pyocd"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == \
         f"(cd {stm} && pyocd flash -t stm32f746xg build/stm32f746g-disco/app.elf)"

@@ -30,13 +30,13 @@ def _emit(vww, arena, board, out, bs=None):
 
 
 EXPECTED_FLASH = {
-    "stm32f746g-disco": "openocd -f board/stm32f7discovery.cfg -c 'program build/app.elf verify' -c 'arm semihosting enable' -c 'reset run'",
-    "nucleo-h743zi2": "openocd -f board/st_nucleo_h743zi.cfg -c 'program build/app.elf verify' -c 'arm semihosting enable' -c 'reset run'",
+    "stm32f746g-disco": "openocd -f board/stm32f7discovery.cfg -c 'program build/app.elf verify reset exit'",
+    "nucleo-h743zi2": "openocd -f board/st_nucleo_h743zi.cfg -c 'program build/app.elf verify reset exit'",
     "nano33ble-sense": "arduino-cli upload -p /dev/ttyACM0 --fqbn arduino:mbed_nano:nano33ble vww",
     "rpi-pico": "picotool load -f -x build/app.uf2",
     "esp32-s3-devkitc": "esptool.py --chip esp32s3 -p /dev/ttyACM0 -b 460800 --before default_reset --after hard_reset write_flash @flash_args",
-    "qemu-mps2-an386": "qemu-system-arm -M mps2-an386 -nographic -monitor none -semihosting-config enable=on,target=native -kernel build/app.elf",
-    "qemu-mps2-an500": "qemu-system-arm -M mps2-an500 -nographic -monitor none -semihosting-config enable=on,target=native -kernel build/app.elf",
+    "qemu-mps2-an386": "qemu-system-arm -M mps2-an386 -nographic -serial stdio -monitor none -semihosting-config enable=on,target=native -kernel build/app.elf",
+    "qemu-mps2-an500": "qemu-system-arm -M mps2-an500 -nographic -serial stdio -monitor none -semihosting-config enable=on,target=native -kernel build/app.elf",
 }
 
 

@@ -15,8 +15,9 @@ from ofa_mcu.errors import UserError
 from .. import cident
 from ..model_settings import tensor_context
 from ..project import budget_error, budgets, check_budget, check_output_folder, staged_folder, verify_model
-from .emit import BUILD_SYSTEM, artifacts, emit_native
+from .emit import artifacts, emit_native
 from .graph import lower_tflite
+from .targets import target_for
 
 SUMMARY = "deploy_summary.json"
 TFLM_HINT = "use --backend tflm for this model"
@@ -54,7 +55,7 @@ def native_summary(res, v, board: Board, tflite: bytes, flash_needed: int, elf: 
     return {
         "backend": "native",
         "board": board.name,
-        "build_system": BUILD_SYSTEM,
+        "build_system": target_for(board).build_system,
         "model_bytes": len(tflite),
         "model_sha256": hashlib.sha256(tflite).hexdigest(),
         "ops": list(v.info.ops),
@@ -106,6 +107,7 @@ def deploy_native(
     A model over the board's native budgets is a UserError unless ``allow_over_budget``.
     Returns the project folder and the summary."""
     board = load_board(board) if isinstance(board, str) else board
+    target_for(board)  # a board the backend cannot build for is refused before any work
     check_output_folder(out_dir, force)
     v = verify_model(tflite_bytes, labels=labels, test_image=test_image, arena_bytes=arena_bytes,
                      preprocess=preprocess, model_name=model_name, test_description=test_description)
@@ -121,6 +123,11 @@ def deploy_native(
         problems = check_budget(board, int(res.peak_bytes), flash_needed, "native")
         if problems and not allow_over_budget:
             raise budget_error(board, problems)
+        if problems:
+            from ..flash import MANIFEST
+            from .emit import write_readme
+
+            write_readme(res, board, json.loads((tmp / MANIFEST).read_text()), problems)
         elf = _elf_figures(tmp, board)
         summary = native_summary(res, v, board, tflite_bytes, flash_needed, elf, v.labels)
         (tmp / SUMMARY).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,13 +1,14 @@
 """``emit_native``: a verified int8 .tflite -> a self-contained C99 project (generated model,
-kernels, startup code, linker script, main, Makefile, ``ofa-mcu.json``) for the host and
-QEMU/Cortex-M boards."""
+kernels, main, Makefile, README, ``ofa-mcu.json``) for the host and the board's firmware target
+(``codegen.native.targets``: the bare-metal BSP, startup and linker script for the STM32 and
+QEMU boards; a Pico SDK project for the RP2040)."""
 from __future__ import annotations
 
 import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -15,19 +16,35 @@ from ofa_mcu.errors import UserError
 from ofa_mcu.io import atomic_write_text, write_json
 
 from ..paths import firmware_dir, templates_dir
-from .boards import resolve_board
+from .boards import MACHINE_BOARDS, resolve_board
 from .cemit import flash_bytes, render_layers
 from .graph import Graph, lower_tflite
 from .memory import MemoryPlan, check_plan, plan_memory
+from .targets import NativeTarget, target_for
 
 BUILD_SYSTEM = "native-make"
 STARTUP = "startup/startup_cortexm.c"
 LINKER = "startup/linker.ld"
+BSP_DIR = "bsp"
+
+
+def catalog_board(board: Any):
+    """The catalog ``Board`` behind a name, a QEMU machine name, a ``Board`` (kept as given, so a
+    console chosen with ``Board.with_console`` stays) or a mapping naming a catalog board."""
+    from ofa_mcu.boards import Board, board_names, load_board
+
+    if isinstance(board, Board):
+        return board
+    name = board if isinstance(board, str) else (board.get("name") if isinstance(board, Mapping) else None)
+    name = MACHINE_BOARDS.get(name, name)
+    if not name or name not in board_names():
+        raise UserError(f"native firmware needs a board from the catalog, got {board!r}; ofa-mcu boards lists them")
+    return load_board(name)
 
 
 def artifacts(board_name: str) -> dict:
-    """Where ``make firmware`` / ``make bin`` put the image of ``board_name``."""
-    return {"elf": f"build/{board_name}/app.elf", "bin": f"build/{board_name}/app.bin"}
+    """Where the firmware build puts the image of ``board_name`` (per its native target)."""
+    return target_for(catalog_board(board_name)).artifacts_for(board_name)
 
 
 @dataclass
@@ -62,20 +79,30 @@ class NativeResult:
 
 
 def _jinja():
+    """The environment of the generated C model files (whitespace exactly as written)."""
     import jinja2
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "native")),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=False,
                               lstrip_blocks=False)
 
 
-def _manifest(b: dict, model_name: str, tflite: bytes) -> dict:
-    from ofa_mcu.boards import load_board
-
+def _manifest(board, target: NativeTarget, model_name: str, tflite: bytes) -> dict:
     from ..flash import project_manifest
 
-    return project_manifest(backend="native", board=load_board(b["name"]), build_system=BUILD_SYSTEM,
-                            project=model_name, artifacts=artifacts(b["name"]), model_name=model_name,
-                            tflite=bytes(tflite))
+    return project_manifest(backend="native", board=board, build_system=target.build_system, project=model_name,
+                            artifacts=target.artifacts_for(board.name), model_name=model_name, tflite=bytes(tflite))
+
+
+def _board_files(board, target: NativeTarget, banner: str) -> dict[str, str]:
+    """``bsp/board_config.h`` and, for the bare-metal target, the generated linker script."""
+    from ..bsp_config import board_config_context
+    from ..project import linker_script, template_environment
+
+    files = {f"{BSP_DIR}/board_config.h": template_environment().get_template("common/board_config.h.j2").render(
+        banner=banner, board=board, bsp=board_config_context(board, target.build_system))}
+    if target.linker_script:
+        files[target.linker_script] = linker_script(board, banner, backend="native")
+    return files
 
 
 def _rows(arr: np.ndarray | None, n: int, size: int, what: str) -> list[str] | None:
@@ -105,9 +132,14 @@ def emit_native(tflite_bytes: bytes, out_dir, *, board: Any = "qemu-mps2-an386",
     """
     from ofa_mcu.io import refuse_clobber
 
+    from ..bsp_config import pico_clock_defines
+    from ..flash import QEMU_FLAGS
+
     out_dir = Path(out_dir)
+    board_obj = catalog_board(board)
+    target = target_for(board_obj)
     refuse_clobber(out_dir, force, "native project directory")
-    b = resolve_board(board)
+    b = resolve_board(board_obj)
     graph = lower_tflite(tflite_bytes, fuse=fuse)
     plan = plan_memory(graph)
     bad = check_plan(graph, plan)
@@ -131,36 +163,62 @@ def emit_native(tflite_bytes: bytes, out_dir, *, board: Any = "qemu-mps2-an386",
                layers=layers, input_offset=plan.offsets[graph.input], output_offset=plan.offsets[graph.output],
                n_tests=n_tests, inputs=inputs, expected=expected, board_name=b["name"],
                qemu_machine=b.get("qemu_machine"), cpu_flags=" ".join(b["cpu_flags"]), linker_script=LINKER,
-               startup=STARTUP, **artifacts(b["name"]))
-    env = _jinja()
+               startup=STARTUP, target=target.name, console=board_obj.console, qemu_flags=" ".join(QEMU_FLAGS),
+               pico_clock_defines=pico_clock_defines(board_obj), **target.artifacts_for(b["name"]))
     paths: dict[str, Path] = {}
-    for tpl, name in (("ofa_model.c.j2", "ofa_model.c"), ("ofa_model.h.j2", "ofa_model.h"), ("main.c.j2", "main.c"),
-                      ("Makefile.j2", "Makefile")):
+    env = _jinja()
+    for tpl, name in (("ofa_model.c.j2", "ofa_model.c"), ("ofa_model.h.j2", "ofa_model.h")):
         paths[name] = out_dir / name
         atomic_write_text(paths[name], env.get_template(tpl).render(**ctx))
+    from ..project import template_environment
+
+    tenv = template_environment()
+    for name, tpl in [("main.c", "main.c.j2"), *target.render.items()]:
+        if name == "README.md":
+            continue  # written last, with the manifest's commands (write_readme)
+        paths[name] = out_dir / name
+        atomic_write_text(paths[name], tenv.get_template(f"native/{tpl}").render(**ctx))
     paths["host_runner.c"] = out_dir / "host_runner.c"
     shutil.copyfile(templates_dir() / "native" / "host_runner.c", paths["host_runner.c"])
     (out_dir / "ofa_native").mkdir(parents=True, exist_ok=True)
     for src in sorted((firmware_dir() / "native").glob("*.[ch]")):
         shutil.copyfile(src, out_dir / "ofa_native" / src.name)
-    (out_dir / STARTUP).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(firmware_dir() / "startup" / Path(STARTUP).name, out_dir / STARTUP)
-    if b.get("memory"):
-        from ..project import linker_script
+    for dst, src in target.copy.items():
+        (out_dir / dst).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(firmware_dir() / src, out_dir / dst)
+        paths[dst] = out_dir / dst
+    banner = f"Generated by ofa-mcu (native backend) for {b['name']}; do not edit, regenerate."
+    for rel, text in _board_files(board_obj, target, banner).items():
+        paths["linker.ld" if rel == target.linker_script else rel] = out_dir / rel
+        atomic_write_text(out_dir / rel, text)
+    from ..flash import MANIFEST
 
-        paths["linker.ld"] = out_dir / LINKER
-        atomic_write_text(paths["linker.ld"], linker_script(
-            b, f"Generated by ofa-mcu (native backend) for {b['name']}; do not edit, regenerate.", backend="native"))
-    if b.get("catalog"):
-        from ..flash import MANIFEST
-
-        paths[MANIFEST] = out_dir / MANIFEST
-        atomic_write_text(paths[MANIFEST], json.dumps(_manifest(b, model_name, tflite_bytes), indent=2,
-                                                      sort_keys=True) + "\n")
+    manifest = _manifest(board_obj, target, model_name, tflite_bytes)
+    paths[MANIFEST] = out_dir / MANIFEST
+    atomic_write_text(paths[MANIFEST], json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     result = NativeResult(out_dir, paths, graph, plan, plan.peak_bytes, const_bytes, graph.macs, b, layers)
     paths["plan.json"] = out_dir / "plan.json"
     write_json(paths["plan.json"], result.summary())
     if plot:
         paths["memory_plan.png"] = out_dir / "memory_plan.png"
         plan.plot(paths["memory_plan.png"], title=f"{model_name}: native arena {plan.peak_bytes:,} B")
+    paths["README.md"] = write_readme(result, board_obj, manifest)
     return result
+
+
+def write_readme(result: "NativeResult", board, manifest: dict, budget_problems: list[str] | None = None) -> Path:
+    """The project's README.md: what it is, and how to build, flash and watch it on this board
+    (the exact commands of ``ofa-mcu flash``); a project over the board's budgets says so first."""
+    from ..bsp_config import board_config_context
+    from ..flash import Options, plan
+    from ..project import template_environment
+
+    steps = plan(manifest, Options(placeholders=True))
+    text = template_environment().get_template("native/README.md.j2").render(
+        model_name=manifest["project"], board=board, res=result, manifest=manifest,
+        target=target_for(board).name, budget_problems=list(budget_problems or []),
+        build_commands=[s.shell() for s in steps.build], flash_commands=[s.shell() for s in steps.flash],
+        bsp=board_config_context(board, manifest["build_system"]))
+    path = Path(result.out_dir) / "README.md"
+    atomic_write_text(path, text)
+    return path

@@ -1,6 +1,6 @@
-"""Cross-build a generated native project for a Cortex-M board, run it in QEMU (semihosting:
-output on stdout, the guest's exit code as the verdict) and count its instructions per layer
-with a TCG plugin (``firmware/tools/insn_plugin.c``)."""
+"""Cross-build a generated native project for a Cortex-M board, run it in QEMU (the firmware's
+UART on stdout, its status as QEMU's exit code through a semihosting exit call) and count its
+instructions per layer with a TCG plugin (``firmware/tools/insn_plugin.c``)."""
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +21,8 @@ from .emit import LINKER, artifacts
 
 def build_firmware(project_dir, board: Any) -> Path:
     """Build the project's firmware for ``board`` (the board it was generated for) with its own
-    Makefile (``make build/<board>/app.elf``: arm-none-eabi-gcc, newlib semihosting, the generated
-    linker script); returns the ELF path. A compile error is a RuntimeError with the compiler's
+    Makefile (``make build/<board>/app.elf``: arm-none-eabi-gcc, newlib-nano, the bare-metal BSP
+    and the generated linker script); returns the ELF path. A compile error is a RuntimeError with the compiler's
     output."""
     b = resolve_board(board)
     if b["core"] and not b["core"].startswith("cortex-m"):
@@ -30,6 +30,13 @@ def build_firmware(project_dir, board: Any) -> Path:
     d = Path(project_dir)
     if not (d / "ofa_model.c").is_file():
         raise UserError(f"{str(d)!r} is not a generated native project (no ofa_model.c); run codegen first")
+    from .emit import catalog_board
+    from .targets import target_for
+
+    kind = target_for(catalog_board(b["name"]))
+    if kind.name != "baremetal":
+        raise UserError(f"{b['name']}'s native firmware is built with the {kind.name} ({kind.build_system}: "
+                        "make firmware, see the project README), not with arm-none-eabi-gcc alone")
     target = artifacts(b["name"])["elf"]
     makefile = d / "Makefile"
     if not makefile.is_file() or f"\n{target}:" not in makefile.read_text():
@@ -91,8 +98,8 @@ def _machine(machine: str) -> str:
 
 
 def run_in_qemu(elf_path, machine: str, timeout: float = 120, extra_args: list[str] | None = None) -> tuple[int, str]:
-    """Run the firmware under ``qemu-system-arm -M machine`` with semihosting; returns the
-    guest's exit code and its stdout. A run longer than ``timeout`` seconds is a UserError."""
+    """Run the firmware under ``qemu-system-arm -M machine`` (UART on stdout, semihosting exit);
+    returns the guest's exit code and its stdout. A run longer than ``timeout`` seconds is a UserError."""
     qemu = require_executable("qemu-system-arm", "apt-get install qemu-system-arm")
     cmd = [qemu, *qemu_argv(_machine(machine), str(elf_path), tuple(extra_args or ()))[1:]]
     try:

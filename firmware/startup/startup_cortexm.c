@@ -1,30 +1,48 @@
 /* Cortex-M startup of every bare-metal ofa-mcu firmware (TFLite-Micro Make/CMake projects and
- * native C projects; QEMU mps2 boards and real parts alike): vector table, Reset_Handler (copy
- * .data, zero .bss, enable the FPU, newlib semihosting and C++ constructors, then
- * exit(main())), and a fault handler. Symbols come from the generated linker.ld
- * (templates/common/linker.ld.j2).
+ * native C projects; QEMU mps2 boards and real parts alike): vector table, Reset_Handler
+ * (enable the FPU, copy .data, zero .bss, run C/C++ constructors, main, then ofa_bsp_exit with
+ * its status), and a fault handler that reports through the BSP. Symbols come from the
+ * generated linker.ld (templates/common/linker.ld.j2); clocks, caches and the console are the
+ * BSP's (ofa_bsp_init, firmware/bsp/baremetal). No semihosting here: a board without a debugger
+ * boots and prints on its UART.
  */
 #include <stdint.h>
-#include <stdlib.h>
+
+#include "board_config.h"
+#include "ofa_bsp.h"
 
 extern uint32_t __data_load__, __data_start__, __data_end__, __bss_start__, __bss_end__, __stack_top__;
 extern int main(void);
 extern void __libc_init_array(void);
-extern void initialise_monitor_handles(void);
-extern void _exit(int status);
-
-#define OFA_FAULT_EXIT_CODE 99
+/* Reports a fault on the console and ends the run (ofa_bsp_baremetal.c). */
+extern void ofa_bsp_fault(uint32_t ipsr, const uint32_t* frame);
 
 void Reset_Handler(void);
 void Default_Handler(void);
+void ofa_fault_entry(const uint32_t* frame);
 
-/* A fault ends a semihosting session (QEMU, or a debugger with semihosting on) with exit code
- * 99 instead of hanging it; a second fault (no debugger to answer semihosting) parks the core. */
-void Default_Handler(void) {
+/* The stacked exception frame (r0-r3, r12, lr, pc, xpsr) is on MSP or PSP (EXC_RETURN bit 2). */
+__attribute__((naked)) void Default_Handler(void) {
+  __asm__ volatile(
+      "movs r0, #4\n\t"
+      "mov r1, lr\n\t"
+      "tst r0, r1\n\t"
+      "beq 1f\n\t"
+      "mrs r0, psp\n\t"
+      "b ofa_fault_entry\n"
+      "1:\n\t"
+      "mrs r0, msp\n\t"
+      "b ofa_fault_entry\n\t");
+}
+
+/* A second fault while reporting the first (e.g. a broken console) parks the core. */
+void ofa_fault_entry(const uint32_t* frame) {
   static volatile int faulted = 0;
+  uint32_t ipsr;
+  __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
   if (!faulted) {
     faulted = 1;
-    _exit(OFA_FAULT_EXIT_CODE);
+    ofa_bsp_fault(ipsr & 0x1FFu, frame);
   }
   for (;;) {
   }
@@ -63,15 +81,14 @@ __attribute__((section(".isr_vector"), used)) const ofa_vector_t ofa_vectors[16]
 };
 
 void Reset_Handler(void) {
+#if defined(__ARM_FP)
+  /* CPACR: full access to coprocessors 10 and 11 (the FPU) before any float instruction. */
+  *(volatile uint32_t*)(OFA_SCB_BASE + OFA_SCB_CPACR_OFS) |= (0xFu << OFA_SCB_CPACR_CP10_POS);
+  __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
   uint32_t* src = &__data_load__;
   for (uint32_t* dst = &__data_start__; dst < &__data_end__;) *dst++ = *src++;
   for (uint32_t* dst = &__bss_start__; dst < &__bss_end__;) *dst++ = 0;
-#if defined(__ARM_FP)
-  /* CPACR: full access to coprocessors 10 and 11 (the FPU) before any float instruction. */
-  *(volatile uint32_t*)0xE000ED88u |= (0xFu << 20);
-  __asm__ volatile("dsb\n\tisb" ::: "memory");
-#endif
-  initialise_monitor_handles();
   __libc_init_array();
-  exit(main());
+  ofa_bsp_exit(main());
 }

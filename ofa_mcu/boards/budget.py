@@ -106,3 +106,39 @@ def model_budget(board, backend: str = "tflm", kernels: str | None = None, build
                         f"application reserve ({res_flash // 1024} KB, {res_sram // 1024} KB) leave no room for a model; "
                         "lower --reserve-flash-kb / --reserve-sram-kb")
     return ModelBudget(sram, flash, rt_sram, rt_flash, res_sram, res_flash, source, parts)
+
+
+# ---- the arena the firmware reserves ----------------------------------------------------------
+
+ARENA_ALIGN = 16
+# Where a 32-bit arena figure comes from, and the margin the firmware reserves over it.
+ARENA_RULES = {
+    "measured-qemu": "the arena TFLM used in QEMU on this core with this kernel set (exact), rounded up to 16 B",
+    "calibrated": "the calibrated memory model's 32-bit figure for this kernel set + {margin} B (at least twice its "
+                  "largest error on held-out QEMU measurements), rounded up to 16 B",
+    "derived": "the 64-bit host arena (an upper bound: 32-bit structs are smaller) + the kernel set's largest scratch "
+               "buffer + {margin} B, rounded up to 16 B",
+}
+# Margin over a calibrated figure: the calibration's held-out error was at most 13 B on 20 QEMU
+# measurements per core and kernel set (ofa-mcu calibrate --target); 64 B is 5x that.
+CALIBRATED_MARGIN_BYTES = 64
+DERIVED_MARGIN_BYTES = 256
+
+
+def arena_reserve(target_bytes: int, source: str, margin_bytes: int | None = None) -> dict:
+    """The arena the firmware reserves for a 32-bit figure ``target_bytes`` from ``source``
+    (a key of :data:`ARENA_RULES`): ``{"target_bytes", "source", "margin", "total", "rule"}``."""
+    if source not in ARENA_RULES:
+        raise ValueError(f"unknown arena source {source!r}")
+    if margin_bytes is None:
+        margin_bytes = {"measured-qemu": 0, "calibrated": CALIBRATED_MARGIN_BYTES,
+                        "derived": DERIVED_MARGIN_BYTES}[source]
+    total = -(-(int(target_bytes) + int(margin_bytes)) // ARENA_ALIGN) * ARENA_ALIGN
+    return {"target_bytes": int(target_bytes), "source": source, "margin": total - int(target_bytes),
+            "total": total, "rule": ARENA_RULES[source].format(margin=margin_bytes)}
+
+
+def arena_limit(sram_budget: int, source: str = "calibrated") -> int:
+    """The largest 32-bit arena figure whose reserve (:func:`arena_reserve`) fits ``sram_budget``."""
+    margin = {"measured-qemu": 0, "calibrated": CALIBRATED_MARGIN_BYTES, "derived": DERIVED_MARGIN_BYTES}[source]
+    return (int(sram_budget) // ARENA_ALIGN) * ARENA_ALIGN - margin

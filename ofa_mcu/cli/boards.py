@@ -31,9 +31,11 @@ def board_rows(boards) -> list[list[str]]:
 
 def cmd_boards(args: argparse.Namespace) -> int:
     """Print the catalog."""
-    from ..boards import list_boards
+    from ..boards import catalog_problems, list_boards
 
     boards = list_boards()
+    for problem in catalog_problems().values():
+        print(f"ofa-mcu: warning: skipped board file {problem.removeprefix('board file ')}", file=sys.stderr)
     if args.json:
         print(json.dumps([b.to_dict() for b in boards], indent=2))
         return 0

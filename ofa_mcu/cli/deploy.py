@@ -135,11 +135,27 @@ def _deploy_native(args, board, tflite: bytes, out: Path, name: str, test_image,
 BACKENDS = {"tflm": _deploy_tflm, "native": _deploy_native}
 
 
+def _with_console(board, args: argparse.Namespace):
+    """``--console``: the board printing on the chosen console (bare-metal and Pico SDK projects;
+    Arduino and ESP-IDF frameworks own their console)."""
+    if args.console is None:
+        return board
+    from codegen.bsp_config import FRAMEWORK_CONSOLE, bsp_of
+
+    bs = "native-make" if args.backend == "native" else (args.build_system or board.default_build_system)
+    if bs in board.build_systems or bs == "native-make":
+        kind = bsp_of(board, bs)
+        if kind in FRAMEWORK_CONSOLE and args.console != FRAMEWORK_CONSOLE[kind]:
+            raise UserError(f"--console {args.console}: a {bs} project for {board.name} prints where its framework does "
+                            f"({FRAMEWORK_CONSOLE[kind]}); drop --console")
+    return board.with_console(args.console)
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Verify the model in TFLite-Micro and write the firmware project of the chosen backend."""
     from ..boards import load_board
 
-    board = load_board(args.board)
+    board = _with_console(load_board(args.board), args)
     tflite = _read_model(args.model)
     test_image, preprocess = _inputs(args, tflite)
     name = args.name or Path(args.model).stem
@@ -190,24 +206,50 @@ def _count_instructions(args: argparse.Namespace, project: Path, manifest: dict,
     return int(counts["exit_code"])
 
 
+def _monitor_target(args: argparse.Namespace, board, manifest: dict) -> bool:
+    """Whether ``--monitor`` opens a serial port after flashing (QEMU and semihosting sessions
+    already show the console in the flash step)."""
+    if not args.monitor:
+        return False
+    if manifest.get("console", board.console) == "semihosting":
+        raise UserError("this project prints through semihosting: the openocd session of the flash step shows it; "
+                        "drop --monitor (or regenerate with --console uart)")
+    return not board.is_qemu
+
+
+def _run_monitor(args: argparse.Namespace, board) -> int:
+    from codegen.monitor import find_port, monitor, open_port
+
+    port = find_port(board, args.port)
+    print(f"$ monitor {port} at {board.console_spec.baud} Bd (Ctrl-C ends)")
+    return monitor(open_port(port, board.console_spec.baud), timeout=args.monitor_timeout)
+
+
 def cmd_flash(args: argparse.Namespace) -> int:
-    """Build and flash (or, for QEMU boards, build and run) a generated project."""
+    """Build and flash (or, for QEMU boards, build and run) a generated project; ``--monitor``
+    then prints what the board says on its serial console."""
     from codegen.flash import Options, plan, read_manifest, run_plan
 
+    if args.monitor_timeout is not None and not args.monitor_timeout > 0:
+        raise UserError(f"--monitor-timeout {args.monitor_timeout:g} must be above 0 seconds")
     project = Path(args.project)
     manifest = read_manifest(project)
     opts = Options(tflm_dir=args.tflm_dir, port=args.port, tool=args.tool, placeholders=args.dry_run,
                    kernels=args.kernels, use_library_cache=not args.no_library_cache)
     p = plan(manifest, opts, build=not args.no_build)
+    watch = _monitor_target(args, p.board, manifest)
     if args.count_instructions:
         return _count_instructions(args, project, manifest, p)
     if args.dry_run:
         _print_dry_run(project, manifest, list(p.build) + list(p.flash))
+        if watch:
+            print(f"# then the serial console: python3 -m serial.tools.miniterm {args.port or '<PORT>'} "
+                  f"{p.board.console_spec.baud}")
         return 0
     res = run_plan(project, p, build=not args.no_build)
     for line in _run_summary(project, manifest, p.board, res):
         print(line)
-    return res.returncode
+    return _run_monitor(args, p.board) if watch and res.returncode == 0 else res.returncode
 
 
 def _run_summary(project: Path, manifest: dict, board, res) -> list[str]:
@@ -249,6 +291,10 @@ def register(sub) -> None:
     d.add_argument("--name", help="model name used in the generated files (default: the file name)")
     d.add_argument("--force", action="store_true", help="replace an existing output folder")
     d.add_argument("--allow-over-budget", action="store_true", help="write the project even if the model exceeds the board's budgets")
+    d.add_argument("--console", choices=["uart", "semihosting", "usb-cdc"],
+                   help="where the firmware prints (default: the board's; bare-metal and Pico SDK projects): uart "
+                        "(the board's UART, e.g. the ST-LINK virtual COM port), semihosting (through a debugger; "
+                        "prints nothing without one), usb-cdc (Pico)")
     d.set_defaults(func=cmd_deploy)
     f = sub.add_parser("flash", help="build and flash a generated project (QEMU boards: build and run)")
     f.add_argument("project", help="folder made by ofa-mcu deploy (holds ofa-mcu.json)")
@@ -260,10 +306,15 @@ def register(sub) -> None:
     f.add_argument("--no-library-cache", action="store_true",
                    help="compile TFLite-Micro inside the project (as a user's own make would) instead of linking "
                         "the cached library")
-    f.add_argument("--port", help="serial port for esptool / arduino-cli uploads")
+    f.add_argument("--port", help="serial port for esptool / arduino-cli uploads and --monitor (a device or a "
+                                  "pyserial URL; default for --monitor: the board's USB serial port)")
     f.add_argument("--tool", help="flash tool instead of the board's (e.g. pyocd)")
     f.add_argument("--no-build", action="store_true", help="flash the existing build without rebuilding")
     f.add_argument("--count-instructions", action="store_true",
                    help="QEMU boards, native projects: count instructions per layer with QEMU's plugin and print "
                         "the latency estimate (instructions x cycles per instruction / clock)")
+    f.add_argument("--monitor", action="store_true",
+                   help="after flashing, print the board's serial console until the firmware reports its status "
+                        "(exit code = that status), --monitor-timeout or Ctrl-C")
+    f.add_argument("--monitor-timeout", type=float, metavar="SECONDS", help="stop --monitor after this long")
     f.set_defaults(func=cmd_flash)

@@ -1,6 +1,8 @@
 /* Arduino-core board support (Arduino IDE/CLI sketches and PlatformIO's Arduino framework):
- * console and input frames on Serial, timing with micros() and, on Cortex-M3/M4/M7, the DWT
- * cycle counter.
+ * console and input frames on Serial, timing with the DWT cycle counter on Cortex-M4/M7 (used
+ * only if it counts) and micros() elsewhere. The core sets the clock itself (its variant's clock
+ * set-up); the BSP reads the real figure (SystemCoreClock, or clock_get_hz on the RP2040) and says
+ * so when it differs from OFA_CPU_HZ.
  */
 #include <Arduino.h>
 #include <stdarg.h>
@@ -9,12 +11,28 @@
 #include "board_config.h"
 #include "ofa_bsp.h"
 
+#if defined(ARDUINO_ARCH_MBED_RP2040) || defined(ARDUINO_ARCH_RP2040)
+#include "hardware/clocks.h"
+#define OFA_CORE_CLOCK_HZ() ((uint32_t)clock_get_hz(clk_sys))
+#elif defined(ARDUINO_ARCH_STM32) || defined(ARDUINO_ARCH_MBED) || defined(ARDUINO_ARCH_NRF52840)
+/* CMSIS: the clock the core's start-up code configured (stm32duino, Arduino Mbed OS cores). */
+extern "C" uint32_t SystemCoreClock;
+#define OFA_CORE_CLOCK_HZ() ((uint32_t)SystemCoreClock)
+#else
+#define OFA_CORE_CLOCK_HZ() ((uint32_t)OFA_CPU_HZ)
+#endif
+
 #if OFA_HAS_DWT_CYCLE_COUNTER
+/* ARMv7-M debug registers (the bare-metal BSP's register table checks the same addresses). */
 #define OFA_DEMCR (*(volatile uint32_t*)0xE000EDFCu)
 #define OFA_DWT_CTRL (*(volatile uint32_t*)0xE0001000u)
 #define OFA_DWT_CYCCNT (*(volatile uint32_t*)0xE0001004u)
 #define OFA_DWT_LAR (*(volatile uint32_t*)0xE0001FB0u)
 #endif
+
+static int ofa_dwt_counts = 0;
+
+extern "C" uint32_t ofa_bsp_cpu_hz(void) { return OFA_CORE_CLOCK_HZ(); }
 
 extern "C" void ofa_bsp_init(void) {
   Serial.begin(OFA_SERIAL_BAUD);
@@ -29,7 +47,14 @@ extern "C" void ofa_bsp_init(void) {
 #endif
   OFA_DWT_CYCCNT = 0;
   OFA_DWT_CTRL |= 1u;
+  const uint32_t c0 = OFA_DWT_CYCCNT;
+  delayMicroseconds(2);
+  ofa_dwt_counts = OFA_DWT_CYCCNT != c0;
 #endif
+  if (ofa_bsp_cpu_hz() != OFA_CPU_HZ) {
+    ofa_bsp_log("ofa: the core runs at %lu Hz (board_config.h expects %lu Hz); timings use %lu Hz\r\n",
+                (unsigned long)ofa_bsp_cpu_hz(), (unsigned long)OFA_CPU_HZ, (unsigned long)ofa_bsp_cpu_hz());
+  }
 }
 
 extern "C" void ofa_bsp_log(const char* format, ...) {
@@ -43,13 +68,13 @@ extern "C" void ofa_bsp_log(const char* format, ...) {
 
 extern "C" uint32_t ofa_bsp_cycles(void) {
 #if OFA_HAS_DWT_CYCLE_COUNTER
-  return OFA_DWT_CYCCNT;
+  return ofa_dwt_counts ? OFA_DWT_CYCCNT : 0u;
 #else
   return 0;
 #endif
 }
 
-extern "C" int ofa_bsp_has_cycle_counter(void) { return OFA_HAS_DWT_CYCLE_COUNTER; }
+extern "C" int ofa_bsp_has_cycle_counter(void) { return ofa_dwt_counts; }
 
 extern "C" uint64_t ofa_bsp_micros(void) { return (uint64_t)micros(); }
 
@@ -64,4 +89,8 @@ extern "C" int ofa_bsp_read(uint8_t* dst, size_t n) {
 #endif
 }
 
-extern "C" void ofa_bsp_exit(int status) { ofa_bsp_log("ofa: status %d\r\n", status); }
+/* loop() keeps running after this (Arduino cores have no exit): the status line is the end. */
+extern "C" void ofa_bsp_exit(int status) {
+  ofa_bsp_log("ofa: status %d\r\n", status);
+  Serial.flush();
+}
