@@ -62,8 +62,8 @@ CPU_ARCH = {"cortex-m0plus": "v6S-M", "cortex-m4": "v7E-M", "cortex-m7": "v7E-M"
 
 
 @pytest.fixture(scope="module")
-def vww(reference_dir) -> bytes:
-    return (reference_dir / "external_models" / "vww_96_int8.tflite").read_bytes()
+def vww(external_models) -> bytes:
+    return (external_models / "vww_96_int8.tflite").read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +72,10 @@ def arena(vww) -> int:
 
 
 @pytest.fixture(scope="module")
-def person(reference_dir):
+def person(external_models):
     from PIL import Image
 
-    return np.asarray(Image.open(reference_dir / "external_models" / "person.bmp"))
+    return np.asarray(Image.open(external_models / "person.bmp"))
 
 
 @pytest.fixture(scope="module")

@@ -150,8 +150,8 @@ def test_native_dry_runs_print_the_exact_commands(tiny, qemu_project, tmp_path, 
     assert "stm32f746g-disco is not a QEMU board" in capsys.readouterr().err
 
 
-def test_mlperf_vww_model_gets_the_use_tflm_error(reference_dir, tmp_path, capsys):
-    vww = reference_dir / "external_models" / "vww_96_int8.tflite"
+def test_mlperf_vww_model_gets_the_use_tflm_error(external_models, tmp_path, capsys):
+    vww = external_models / "vww_96_int8.tflite"
     out = tmp_path / "vww"
     assert cli_main(["deploy", str(vww), "--board", QEMU, "--backend", "native", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()

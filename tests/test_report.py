@@ -165,7 +165,7 @@ def test_markdown_shows_the_results(results, rendered):
     assert _row("SRAM, native C peak", _kb(150_016), _kb(n_budget), f"{100 * 150_016 / n_budget:.1f} %", "yes") in md
     # Per-class rows (class names escaped for Markdown tables).
     conf = {k: np.array(acc[k]["confusion"]) for k in PATHS}
-    for i, name in enumerate(["background", "person\\|crowd", "&lt;dog&gt;"]):
+    for i, name in enumerate(["background", "person\\|crowd", "&lt;dog>"]):
         cells = [f"{100 * conf[k][i, i] / conf[k][i].sum():.2f} %" for k in PATHS]
         assert _row(name, f"{conf['float'][i].sum():,}", *cells) in md
     m = results["agreement"]["matrix"]
@@ -332,8 +332,8 @@ def test_cli_round_trip_and_force(results, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_deploy_report_from_summary(reference_dir, tmp_path):
-    tflite = (reference_dir / "external_models" / "vww_96_int8.tflite").read_bytes()
+def test_deploy_report_from_summary(external_models, tmp_path):
+    tflite = (external_models / "vww_96_int8.tflite").read_bytes()
     summary = {"board": "rpi-pico", "build_system": "pico-sdk", "model_bytes": len(tflite),
                "model_sha256": hashlib.sha256(tflite).hexdigest(), "model_data_flash_bytes": len(tflite) + 27_648,
                "arena_measured_bytes": 103_680, "arena_bytes": 115_088, "arena_margin_rule": "10 % + 1024 B",
@@ -350,7 +350,7 @@ def test_deploy_report_from_summary(reference_dir, tmp_path):
     assert data["memory"]["measured"]["arena_bytes"] == 115_088 and data["memory"]["measured"]["tflm_arena_bytes"] == 103_680
     assert data["model"]["tflite_sha256"] == summary["model_sha256"] and data["dataset"]["class_names"] == ["no_person", "person"]
     text = md.read_text()
-    assert _row("SRAM, measured TFLM arena + margin", _kb(115_088), _kb(board.model_sram_budget),
+    assert _row("SRAM, arena reserved (measured host arena + margin)", _kb(115_088), _kb(board.model_sram_budget),
                 f"{100 * 115_088 / board.model_sram_budget:.1f} %", "yes") in text
     assert (project / "report" / "plots" / "memory.png").read_bytes().startswith(PNG)
     with pytest.raises(UserError, match="pass --force"):

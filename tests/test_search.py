@@ -60,7 +60,7 @@ def test_infeasible_budget_errors_at_once_with_the_smallest_figure(predictor, an
     with pytest.raises(UserError) as exc:
         evolution_search(predictor, analytic, Constraints({"sram_bytes": 50 * 1024}), params=SMALL)
     assert "smallest possible is 72.0 KB" in str(exc.value)
-    r = _cli("search", "--max-macs", "1000000", "--json")
+    r = _cli("search", "--space", "vww", "--max-macs", "1000000", "--json")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "smallest possible is 7,237,104 MACs" in r.stderr
 
@@ -73,7 +73,7 @@ def test_pareto_front():
 
 def test_cli_json_contract_and_outputs(tmp_path):
     out = tmp_path / "s"
-    r = _cli("search", "--strategy", "evolution", "--population", "30", "--generations", "20", "--max-macs",
+    r = _cli("search", "--space", "vww", "--strategy", "evolution", "--population", "30", "--generations", "20", "--max-macs",
              "30000000", "--max-sram-kb", "200", "--seed", "1", "--json", "--out", str(out))
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
@@ -82,8 +82,8 @@ def test_cli_json_contract_and_outputs(tmp_path):
     assert 80 < res["predicted_accuracy"] < 100
     assert json.loads((out / "best_arch.json").read_text()) == res["arch"]
     assert (out / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    again = _cli("search", "--population", "30", "--generations", "20", "--max-macs", "30000000",
+    again = _cli("search", "--space", "vww", "--population", "30", "--generations", "20", "--max-macs", "30000000",
                  "--max-sram-kb", "200", "--seed", "1", "--json")
     assert json.loads(again.stdout)["arch"] == res["arch"]
-    r = _cli("search", "--strategy", "random", "--samples", "200", "--max-params", "600000", "--json")
+    r = _cli("search", "--space", "vww", "--strategy", "random", "--samples", "200", "--max-params", "600000", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["efficiency"]["params"] <= 600000
