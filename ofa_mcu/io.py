@@ -175,7 +175,7 @@ def _write_output_manifest(folder: Path, files: Iterable[str], kind: str) -> Non
 
 def owned_files(folder: str | os.PathLike) -> set[str] | None:
     """Files under ``folder`` (relative to it) that ofa-mcu wrote, from the manifest of
-    ``folder`` or of the nearest ancestor that has one; None when no manifest covers it."""
+    ``folder`` or of the nearest ancestor that lists files in it; None when none does."""
     folder = Path(folder).resolve()
     for root in (folder, *folder.parents):
         listed = read_output_manifest(root)
@@ -184,7 +184,7 @@ def owned_files(folder: str | os.PathLike) -> set[str] | None:
         if root == folder:
             return listed
         prefix = folder.relative_to(root).as_posix() + "/"
-        return {f[len(prefix):] for f in listed if f.startswith(prefix)}
+        return {f[len(prefix):] for f in listed if f.startswith(prefix)} or None
     return None
 
 

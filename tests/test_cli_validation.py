@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from ofa_mcu.space import smallest_arch
 from ofa_mcu.validate import Number, NumberList, shard
 
 PARSER = build_parser()
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 def _subcommands(parser: argparse.ArgumentParser, prefix=()) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
@@ -82,7 +84,7 @@ def test_the_walk_covers_every_command_and_many_options():
 
 
 def _bad_numbers(t: Number) -> st.SearchStrategy[str]:
-    words = st.sampled_from(["nan", "NaN", "inf", "-inf", "1e999", "abc", "", " ", "0x10", "1,5", "1 2"])
+    words = st.sampled_from(["nan", "NaN", "inf", "-inf", "1e999", "abc", "", " ", "0x10", "1 2"])
     parts = [words]
     if t.lo is not None:
         if t.integer:
@@ -104,7 +106,7 @@ def _bad_numbers(t: Number) -> st.SearchStrategy[str]:
 def _bad_values(action) -> st.SearchStrategy[str]:
     t = action.type
     if isinstance(t, Number):
-        return _bad_numbers(t)
+        return st.one_of(_bad_numbers(t), st.just("1,5"))  # one number, not a list
     if isinstance(t, NumberList):
         return st.one_of(_bad_numbers(t.item), _bad_numbers(t.item).map(lambda v: f"1,{v}"),
                          st.sampled_from(["", ",", "1,,2", "1,"]))
@@ -116,7 +118,7 @@ def _bad_values(action) -> st.SearchStrategy[str]:
     return st.sampled_from(["missing/nothing-here", "also-missing.json", "WRONG_KIND", ""])
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_every_typed_option_rejects_bad_values_in_one_line(tmp_path, data):
     cmd, opt, action = data.draw(st.sampled_from(TYPED), label="option")
@@ -156,6 +158,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     (root / "truncated.pth").write_bytes(b"PK\x03\x04" + b"\x00" * 20)
     (root / "model.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3 not really a model")
     (root / "results.json").write_text('{"model": {"name": "m"}, "versions": {"ofa_mcu": "0"}}')
+    shutil.copyfile(TEST_DATA / "float_island_int8.tflite", root / "float_island_int8.tflite")
     (root / "bad-arch.json").write_text('{"wid": 0, "ks": [3], "e": [3], "d": [0], "image_size": 32}')
     (root / "arch.json").write_text(json.dumps(smallest_arch(FASHION_MNIST)))
     return {p.name: p for p in root.iterdir()}
@@ -207,6 +210,12 @@ TABLE = [
     (["deploy", "{model.tflite}", "--board", "stm32f746g-disco", "--out", "o"], "model"),
     (["deploy", "{model.tflite}", "--board", "stm32f746g-disco", "--backend", "native", "--build-system", "make",
       "--out", "o"], "is for --backend tflm"),
+    (["deploy", "{float_island_int8.tflite}", "--board", "stm32f746g-disco", "--out", "o"],
+     "computes in float inside (2 float tensors"),
+    (["deploy", "{float_island_int8.tflite}", "--board", "stm32f746g-disco", "--labels", "a,,b", "--out", "o"],
+     "holds an empty label"),
+    (["deploy", "{float_island_int8.tflite}", "--board", "stm32f746g-disco", "--name", "", "--out", "o"],
+     "--name must not be empty"),
     (["flash", "{a-folder}"], "has no ofa-mcu.json"),
     (["data", "info", "vww"], "needs its folder"),
     (["data", "info", "imagefolder", "--data", "{a-folder}"], "has no class subfolders"),
@@ -224,3 +233,22 @@ def test_bad_input_table(tmp_path, files, argv, fragment):
     assert _files(tmp_path) == []  # nothing written where the command ran
     after = {k: (v.read_bytes() if v.is_file() else sorted(x.name for x in v.iterdir())) for k, v in files.items()}
     assert after == before  # and no input changed
+
+
+def test_flash_takes_the_build_output_folder_or_its_project(tmp_path):
+    """``ofa-mcu build`` puts the project in ``OUT/project``; ``flash OUT`` finds it."""
+    from codegen.flash import MANIFEST, project_manifest
+    from ofa_mcu.boards import load_board
+
+    project = tmp_path / "out" / "project"
+    project.mkdir(parents=True)
+    manifest = project_manifest(backend="tflm", board=load_board("stm32f746g-disco"), build_system="make",
+                                project="ofa_fashion_mnist", artifacts={"elf": "build/app.elf"},
+                                model_name="m", tflite=b"TFL3")
+    (project / MANIFEST).write_text(json.dumps(manifest))
+    outputs = []
+    for folder in (tmp_path / "out", project):
+        code, out, err = run(["flash", str(folder), "--dry-run"], tmp_path)
+        assert code == 0, err
+        outputs.append(out)
+    assert outputs[0] == outputs[1] and f"make project in {project}" in outputs[0]

@@ -119,6 +119,7 @@ DIRECT = [b.name for b in list_boards() if b.name != "qemu-mps2-an386"]
 
 
 @pytest.mark.parametrize("board", DIRECT)
+@pytest.mark.slow
 def test_default_project_compiles_for_the_board_core(vww, person, arena, shims, board, tmp_path):
     b = load_board(board)
     proj = _emit(vww, person, arena, b, None, tmp_path / "p")
@@ -138,6 +139,7 @@ def test_default_project_compiles_for_the_board_core(vww, person, arena, shims, 
 
 
 @pytest.mark.parametrize("board", [b.name for b in list_boards() if "platformio" in b.build_systems])
+@pytest.mark.slow
 def test_platformio_sources_compile(vww, person, arena, shims, board, tmp_path):
     proj = _emit(vww, person, arena, board, "platformio", tmp_path / "p")
     results = check_project(proj, out_dir=tmp_path / "obj", extra_includes=(str(shims),), syntax_only=True)
@@ -154,6 +156,7 @@ def test_platformio_sources_compile(vww, person, arena, shims, board, tmp_path):
     assert lib["name"] == "tflm" and "-Ithird_party/flatbuffers/include" in lib["build"]["flags"]
 
 
+@pytest.mark.slow
 def test_generated_makefile_compiles_the_app(vww, person, arena, tmp_path):
     """QEMU M4 project: `make app-objects` with a header-only TFLM tree linked from the wheels."""
     proj = _emit(vww, person, arena, "qemu-mps2-an386", "make", tmp_path / "p")
@@ -176,6 +179,7 @@ def test_generated_makefile_compiles_the_app(vww, person, arena, tmp_path):
     assert proc.returncode != 0 and "set TFLM_DIR" in proc.stderr
 
 
+@pytest.mark.slow
 def test_generated_cmake_configures_with_the_arm_toolchain_and_compiles(vww, person, arena, tmp_path):
     proj = _emit(vww, person, arena, "stm32f746g-disco", "cmake", tmp_path / "p")
     tree = make_tflm_tree(tmp_path / "tflm")

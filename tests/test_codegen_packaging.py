@@ -73,6 +73,7 @@ def test_wheel_holds_templates_firmware_modules_and_data(wheel):
     assert not any(n.startswith(("templates/", "firmware/")) for n in names)  # no stray top-level packages
 
 
+@pytest.mark.slow
 def test_wheel_install_finds_its_own_templates_and_firmware(wheel, tmp_path):
     """Install the wheel into a fresh venv (dependencies from this environment via a .pth) and
     deploy with it: both backends render from the installed codegen/templates and firmware."""

@@ -94,6 +94,7 @@ def test_shipped_predictor_needs_no_torch_and_predicts_one_and_many():
     assert 80.0 < lo < hi < 96.0  # the lab's VWW subnets measure 84.5 .. 93.6 %
 
 
+@pytest.mark.slow
 def test_default_recipe_beats_the_lab_recipe_on_the_same_split(vww_pairs):
     """Both recipes trained on the same 2,400 pairs with the same optimiser-step budget per MLP
     (cut for test time, one ensemble member): the default (dropout MLP on richer features with a
@@ -112,6 +113,7 @@ def test_default_recipe_beats_the_lab_recipe_on_the_same_split(vww_pairs):
     assert m_def["mean_kendall_tau_within_resolution"] > m_lab["mean_kendall_tau_within_resolution"]
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_under_a_seed(vww_pairs):
     part = vww_pairs.take(np.arange(0, 10_000, 25))  # 400 pairs, all resolutions
     recipe = get_recipe("default").with_(members=1, model_min_steps=40, model_epochs=1,

@@ -87,3 +87,24 @@ def test_cli_json_contract_and_outputs(tmp_path):
     assert json.loads(again.stdout)["arch"] == res["arch"]
     r = _cli("search", "--space", "vww", "--strategy", "random", "--samples", "200", "--max-params", "600000", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["efficiency"]["params"] <= 600000
+
+
+def test_limits_are_checked_and_record_where_they_came_from():
+    from ofa_mcu.boards import load_board
+    from ofa_mcu.config import FASHION_MNIST
+    from ofa_mcu.search.budget import budget_limits
+    from ofa_mcu.search.strategies import EvolutionParams
+
+    board = load_board("stm32f746g-disco")
+    c = budget_limits(board=board, cfg=FASHION_MNIST, max_flash_kb=10_000, max_macs=5e6)
+    assert c.sources == {"macs": "--max-macs 5,000,000", "flash_bytes": "board stm32f746g-disco",
+                         "tflm_arena_bytes_host": "board stm32f746g-disco"}  # the board's flash is tighter
+    assert budget_limits(board=board, cfg=FASHION_MNIST, max_flash_kb=100.5).sources["flash_bytes"] == \
+        "--max-flash-kb 100.5"
+    for bad in (float("nan"), float("inf"), 0, -3):
+        with pytest.raises(UserError, match="--max-sram-kb must be a finite number > 0"):
+            budget_limits(max_sram_kb=bad)
+    for field, value in (("mutation_prob", 2), ("parent_ratio", 0), ("population", 1), ("generations", 0),
+                         ("resolution_mutation_prob", float("nan"))):
+        with pytest.raises(UserError, match=f"--{field.replace('_', '-')} must be"):
+            EvolutionParams(**{field: value})

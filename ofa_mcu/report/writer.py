@@ -134,8 +134,8 @@ def load_results(path: str | os.PathLike) -> dict:
         r = normalise_results(read_json(path, "results file"))
     except UserError as exc:
         msg = str(exc)
-        if msg.startswith("results"):
-            msg = f"results file {str(path)!r}" + msg[len("results"):]
+        if msg.startswith("results:"):  # a schema problem: name the file it is in
+            msg = f"results file {str(path)!r}:" + msg[len("results:"):]
         raise UserError(msg) from None
     for keys in EXTERNAL_PNGS:
         src = _get(r, keys)

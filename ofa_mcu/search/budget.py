@@ -28,7 +28,8 @@ def budget_limits(*, max_macs: float | None = None, max_params: float | None = N
         if value is not None:
             flag = METRIC_UNITS[name][0]
             value = POSITIVE.check(flag, value)
-            tighten(name, value * 1024 if flag.endswith("-kb") else value, f"{flag} {value:g}")
+            shown = f"{int(value):,}" if value.is_integer() else f"{value:g}"
+            tighten(name, value * 1024 if flag.endswith("-kb") else value, f"{flag} {shown}")
     if board is not None:
         for name, value in board_model_limits(board, cfg, backend).items():
             tighten(name, value, f"board {board.name}")
