@@ -57,6 +57,15 @@ def test_tflm_build_is_verified_deterministic_and_protected(tmp_path):
     r = _build("--board", "stm32f746g-disco", "--out", str(a))
     assert r.returncode == 2 and "--force" in r.stderr and r.stderr.count("\n") == 1
     assert _tree(a / "project") == project
+    # --force replaces what the build wrote and keeps what the user added
+    (a / "project" / "notes.txt").write_text("mine")
+    (a / "mine").mkdir()
+    (a / "mine" / "data.bin").write_bytes(b"\x01")
+    r = _build("--board", "stm32f746g-disco", "--out", str(a), "--force")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (a / "project" / "notes.txt").read_text() == "mine" and (a / "mine" / "data.bin").read_bytes() == b"\x01"
+    assert {k: v for k, v in _tree(a / "project").items() if k != "notes.txt"} == project
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporary folder left
 
 
 @pytest.mark.slow

@@ -381,7 +381,7 @@ def test_results_from_the_quant_helpers_normalise(results):
 def _memory_results(**memory) -> dict:
     return {"model": {"name": "m", "ops": ["CONV_2D", "FULLY_CONNECTED"],
                       "input": {"dtype": "int8", "shape": [1, 48, 48, 1], "scale": 0.02, "zero_point": -3},
-                      "output": {"dtype": "int8", "shape": [1, 10], "scale": 0.25, "zero_point": 7}},
+                      "output": {"dtype": "int8", "shape": [1, 10], "scale": 0.25, "zero_point": -7}},
             "versions": {"ofa_mcu": "0"},
             "memory": {"board": board_fields(BOARD), **memory},
             "search": {"constraints": {"tflm_arena_bytes_host": 274618.1818181818, "flash_bytes": 873216},
@@ -421,7 +421,7 @@ def test_sram_section_has_one_line_per_meaning_and_their_relations(tmp_path):
             "flash ≤ 852.8 KB (--max-flash-kb 852.75)") in md
     assert "&lt;" not in md and "274,618.18" not in md and "? ?" not in md
     assert "int8 [1, 48, 48, 1]; scale 0.02, zero point -3" in md
-    assert "dequantized score = 0.25 x (q - 7) (logits, not probabilities)" in md
+    assert "dequantized score = 0.25 x (q + 7) (logits, not probabilities)" in md
 
 
 def test_model_tensors_without_dtype_or_shape_show_what_is_known(tmp_path):

@@ -224,11 +224,12 @@ def _model(r: Mapping) -> dict | None:
             return None
         parts = [" ".join(str(x) for x in (t.get("dtype"), t.get("shape")) if x is not None)]
         if t.get("scale") is not None:
-            q = f"scale {t['scale']:.9g}, zero point {t.get('zero_point', 0)}"
+            zp = t.get("zero_point", 0)
+            q = f"scale {t['scale']:.9g}, zero point {zp}"
             if output:  # what the int8 outputs mean once dequantized
                 kind = "probabilities" if "SOFTMAX" in (m.get("ops") or []) else "logits, not probabilities"
-                q += (f"; dequantized score = {t['scale']:.6g} x (q - {t.get('zero_point', 0)}) "
-                      f"({kind})")
+                shifted = f"q - {zp}" if zp >= 0 else f"q + {-zp}"
+                q += f"; dequantized score = {t['scale']:.6g} x ({shifted}) ({kind})"
             parts.append(q)
         return "; ".join(p for p in parts if p) or None
 
