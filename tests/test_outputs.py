@@ -24,10 +24,6 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {k: v for k, v in _tree(root).items()}
-
-
 def test_fresh_output_gets_a_manifest_of_what_was_written(tmp_path):
     out = write_tree_atomically(tmp_path / "out", {"a.txt": b"1", "sub/b.txt": b"2"}, force=False)
     assert read_output_manifest(out) == {"a.txt", "sub/b.txt"}
@@ -41,11 +37,11 @@ def test_a_folder_ofa_mcu_did_not_write_is_refused_with_and_without_force(tmp_pa
     (mine / "deep").mkdir(parents=True)
     (mine / "notes.txt").write_text("my notes")
     (mine / "deep" / "data.bin").write_bytes(b"\x00\x01")
-    before = _snapshot(mine)
+    before = _tree(mine)
     for force in (False, True):
         with pytest.raises(UserError, match="was not written by ofa-mcu"):
             write_tree_atomically(mine, {"x": b"new"}, force=force)
-        assert _snapshot(mine) == before
+        assert _tree(mine) == before
     # An empty folder is fine without --force.
     (tmp_path / "empty").mkdir()
     write_tree_atomically(tmp_path / "empty", {"x": b"1"}, force=False)
@@ -75,10 +71,10 @@ def test_a_user_file_where_the_new_output_writes_is_refused_and_nothing_changes(
     out = tmp_path / "out"
     write_tree_atomically(out, {"a.txt": b"1"}, force=False)
     (out / "b.txt").write_text("the user's")
-    before = _snapshot(out)
+    before = _tree(out)
     with pytest.raises(UserError, match="is in the way"):
         write_tree_atomically(out, {"a.txt": b"2", "b.txt": b"generated"}, force=True)
-    assert _snapshot(out) == before
+    assert _tree(out) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -100,12 +96,12 @@ def test_deploy_into_the_folder_of_its_own_model_is_refused_and_deletes_nothing(
     model = folder / "good.tflite"
     model.write_bytes(b"TFL3 not really a model")
     (folder / "other.txt").write_text("keep me")
-    before = _snapshot(folder)
+    before = _tree(folder)
     for extra in ([], ["--force"]):
         assert main(["deploy", str(model), "--board", "stm32f746g-disco", "--out", str(folder), *extra]) == 2
         err = capsys.readouterr().err
         assert err.startswith("ofa-mcu: error:") and err.count("\n") == 1
-        assert _snapshot(folder) == before
+        assert _tree(folder) == before
     # and when the folder is an ofa-mcu output, the input inside it still protects it
     (folder / OUTPUT_MANIFEST).write_text(json.dumps({"format": "ofa-mcu-output/1", "files": ["other.txt"]}))
     assert main(["deploy", str(model), "--board", "stm32f746g-disco", "--out", str(folder), "--force"]) == 2
@@ -116,13 +112,13 @@ def test_deploy_into_the_folder_of_its_own_model_is_refused_and_deletes_nothing(
 def test_a_failure_or_interrupt_leaves_the_old_output_untouched(tmp_path):
     out = tmp_path / "out"
     write_tree_atomically(out, {"a.txt": b"1"}, force=False)
-    before = _snapshot(out)
+    before = _tree(out)
     for exc in (RuntimeError("boom"), KeyboardInterrupt()):
         with pytest.raises(type(exc)):
             with staged_output(out, True) as tmp:
                 (tmp / "a.txt").write_bytes(b"half")
                 raise exc
-        assert _snapshot(out) == before
+        assert _tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 

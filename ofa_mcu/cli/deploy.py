@@ -98,12 +98,12 @@ def load_test_image(path: str, height: int, width: int, channels: int):
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def _write_report(summary: dict, project: Path, model_name: str, board, results: dict | None = None) -> str:
+def _write_report(summary: dict, project: Path, model_name: str, board, results: dict | None = None) -> None:
     """Hand the summary (and ``results`` merged over it) to ``ofa_mcu.report`` (Markdown/HTML/JSON
-    in ``project/report/``); returns the path of ``report.md``."""
+    in ``project/report/``)."""
     from ..report.deploy import write_deploy_report
 
-    return str(write_deploy_report(summary, project, results=results, model_name=model_name, board=board))
+    write_deploy_report(summary, project, results=results, model_name=model_name, board=board)
 
 
 def _inputs(args: argparse.Namespace, tflite: bytes):
@@ -192,13 +192,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     """Verify the model in TFLite-Micro and write the firmware project of the chosen backend."""
     from ..boards import load_board
     from ..io import check_output_folder
+    from ..pipeline.build import check_build_system
 
     board = load_board(args.board)
     out = Path(args.out) if args.out else Path(f"{Path(args.model).stem}-{board.name}")
     check_output_folder(out, args.force, inputs=_inputs_of(args), what="project folder")
-    if args.backend == "native" and args.build_system not in (None, "native-make"):
-        raise UserError(f"--build-system {args.build_system} is for --backend tflm; native projects build with "
-                        "their own Makefile (native-make): drop --build-system")
+    check_build_system(args.backend, board, args.build_system)
     _labels(args.labels)
     tflite = _read_model(args.model)
     test_image, preprocess = _inputs(args, tflite)

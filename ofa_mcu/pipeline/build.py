@@ -94,6 +94,18 @@ def load_default_supernet(cfg, path: str | None = None):
     return net.eval()
 
 
+def check_build_system(backend: str, board, build_system: str | None) -> None:
+    """A UserError unless ``build_system`` fits ``backend`` and ``board`` (None: the default)."""
+    from codegen.native.emit import BUILD_SYSTEM
+    from codegen.project import choose_build_system
+
+    if backend == "tflm":
+        choose_build_system(board, build_system)
+    elif build_system not in (None, BUILD_SYSTEM):
+        raise UserError(f"--build-system {build_system} is for --backend tflm; native projects build with their "
+                        f"own Makefile ({BUILD_SYSTEM}): drop --build-system")
+
+
 def _check_numbers(opts: BuildOptions) -> None:
     for flag, value, rng in (("--calib-images", opts.calib_images, IMAGES),
                              ("--bn-calib-images", opts.bn_calib_images, IMAGES),
@@ -106,8 +118,6 @@ def _check_numbers(opts: BuildOptions) -> None:
 def run_build(opts: BuildOptions) -> BuildResult:
     """Check every input, then run every stage; returns the project folder and the results
     behind the report."""
-    from codegen.project import choose_build_system
-
     from ..boards import load_board
     from ..config import get_space
     from ..data import dataset_for_space, get_dataset
@@ -122,11 +132,7 @@ def run_build(opts: BuildOptions) -> BuildResult:
     _check_numbers(opts)
     board = load_board(opts.board)
     cfg = get_space(opts.space)
-    if opts.backend == "tflm":
-        choose_build_system(board, opts.build_system)
-    elif opts.build_system not in (None, "native-make"):
-        raise UserError(f"--build-system {opts.build_system} is for --backend tflm; native projects build with "
-                        "their own Makefile: drop --build-system")
+    check_build_system(opts.backend, board, opts.build_system)
     if opts.strategy == "evolution":
         EvolutionParams(population=opts.population, generations=opts.generations)
     else:
