@@ -163,7 +163,8 @@ def read_output_manifest(folder: str | os.PathLike) -> set[str] | None:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return set(files)
+    # only paths that stay inside the folder: a doctored list must not reach anything else
+    return {f for f in files if f and not PurePosixPath(f).is_absolute() and ".." not in PurePosixPath(f).parts}
 
 
 def _write_output_manifest(folder: Path, files: Iterable[str], kind: str) -> None:
@@ -394,8 +395,11 @@ def _commit(tmp: Path, out: Path, kind: str) -> None:
     new_set = set(new)
     # Everything that may exist from now on is listed, so a crash leaves nothing unaccounted for.
     _write_output_manifest(out, listed | new_set, kind)
+    root = out.resolve()
     for rel in sorted(listed - new_set):
         target = out / rel
+        if root not in target.parent.resolve().parents and target.parent.resolve() != root:
+            continue  # reached through a symlinked folder: not ours to delete
         if target.is_file() or target.is_symlink():
             target.unlink()
             _prune_empty(target.parent, out)

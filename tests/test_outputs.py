@@ -210,3 +210,19 @@ def test_report_force_never_overwrites_a_report_ofa_mcu_did_not_write(tmp_path, 
     assert main(["report", str(src), "--out", str(out2)]) == 2  # exists: --force needed
     assert main(["report", str(src), "--out", str(out2), "--force"]) == 0
     assert "report.md" in read_output_manifest(out2)
+
+
+def test_a_doctored_manifest_cannot_reach_outside_the_folder(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "x.txt").write_text("also precious")
+    out = tmp_path / "out"
+    write_tree_atomically(out, {"a.txt": b"1"}, force=False)
+    (out / "link").symlink_to(outside)
+    (out / OUTPUT_MANIFEST).write_text(json.dumps({"format": "ofa-mcu-output/1", "files": [
+        "a.txt", "../victim.txt", str(victim), "link/x.txt"]}))
+    write_tree_atomically(out, {"b.txt": b"2"}, force=True)
+    assert victim.read_text() == "precious" and (outside / "x.txt").read_text() == "also precious"
+    assert not (out / "a.txt").exists() and (out / "b.txt").read_bytes() == b"2"
