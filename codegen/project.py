@@ -6,12 +6,9 @@ deterministic: the same inputs give byte-identical files.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -20,6 +17,7 @@ import numpy as np
 
 from ofa_mcu.boards import Board, load_board
 from ofa_mcu.errors import UserError
+from ofa_mcu.io import check_output_folder, safe_relpath, write_tree_atomically
 
 from . import cident
 from .bsp_config import board_config_context
@@ -180,13 +178,6 @@ def template_environment():
     return env
 
 
-def _safe_rel(path: str) -> str:
-    p = PurePosixPath(path)
-    if p.is_absolute() or ".." in p.parts or not p.parts:
-        raise UserError(f"project file path {path!r} must be relative and stay inside the project")
-    return str(p)
-
-
 def render_project(
     tflite: bytes,
     board: Board,
@@ -282,9 +273,9 @@ def render_project(
     env = template_environment()
     files: dict[str, bytes] = {}
     for out, tpl in sorted(renders.items()):
-        files[_safe_rel(out)] = env.get_template(tpl).render(ctx).encode("utf-8")
+        files[safe_relpath(out)] = env.get_template(tpl).render(ctx).encode("utf-8")
     for out, path in sorted(copies.items()):
-        files[_safe_rel(out)] = path.read_bytes()
+        files[safe_relpath(out)] = path.read_bytes()
     files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
     return files
 
@@ -342,55 +333,6 @@ def deploy_summary(info: ModelInfo, board: Board, build_system: str, arena: dict
         "fits": not check_budget(board, arena["total"], flash_needed),
         "self_test": {"expected_class": test.expected_class, "expected_scores": [int(v) for v in test.expected_scores], "input": test.description},
     }
-
-
-def check_output_folder(out_dir: str | os.PathLike, force: bool) -> Path:
-    """``out_dir`` resolved; a file, or a non-empty folder without ``force``, is a UserError."""
-    out = Path(out_dir).resolve()
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output {str(out)!r} is a file; choose a folder path")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UserError(f"output folder {str(out)!r} already exists and is not empty; choose another path or pass --force")
-    return out
-
-
-@contextlib.contextmanager
-def staged_folder(out_dir: str | os.PathLike, force: bool):
-    """Yield a temporary sibling of ``out_dir`` to fill; when the block ends normally it is
-    renamed into place (replacing an existing ``out_dir`` only with ``force``, and only then).
-
-    A failure leaves nothing half-written and the old folder untouched.
-    """
-    out = check_output_folder(out_dir, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    old = None
-    try:
-        yield tmp
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rmdir(old)
-            os.rename(out, old)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists() and not out.exists():
-            os.rename(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def write_tree_atomically(out_dir: str | os.PathLike, files: dict[str, bytes], force: bool) -> Path:
-    """Write ``files`` (``{relative path: bytes}``) as the folder ``out_dir``, atomically (see
-    :func:`staged_folder`)."""
-    with staged_folder(out_dir, force) as tmp:
-        for rel, data in sorted(files.items()):
-            path = tmp / _safe_rel(rel)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-    return Path(out_dir).resolve()
 
 
 @dataclass(frozen=True)
@@ -468,7 +410,7 @@ def emit_project(
     """
     board = load_board(board) if isinstance(board, str) else board
     bs = choose_build_system(board, build_system)
-    check_output_folder(out_dir, force)
+    check_output_folder(out_dir, force, what="project folder")
     v = verify_model(tflite_bytes, labels=labels, test_image=test_image, arena_bytes=arena_bytes,
                      preprocess=preprocess, model_name=model_name, test_description=test_description)
     info, arena, test = v.info, v.arena, v.test
@@ -483,8 +425,8 @@ def emit_project(
     summary = deploy_summary(info, board, bs, arena, tflite_bytes, flash_needed, test)
     files["deploy_summary.json"] = (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode("utf-8")
     for rel, data in sorted((extra_files or {}).items()):
-        rel = _safe_rel(rel)
+        rel = safe_relpath(rel)
         if rel in files:
             raise UserError(f"extra file {rel!r} would replace a generated file; rename it")
         files[rel] = bytes(data)
-    return write_tree_atomically(out_dir, files, force)
+    return write_tree_atomically(out_dir, files, force, what="project folder", kind="tflm project")

@@ -19,8 +19,8 @@ VWW_OPS = ("AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED",
 
 
 @pytest.fixture(scope="module")
-def vww(reference_dir) -> bytes:
-    return (reference_dir / "external_models" / "vww_96_int8.tflite").read_bytes()
+def vww(external_models) -> bytes:
+    return (external_models / "vww_96_int8.tflite").read_bytes()
 
 
 def test_hex_rows_round_trip_every_byte_value():

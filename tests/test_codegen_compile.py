@@ -85,8 +85,8 @@ CPU_ARCH = {"cortex-m0plus": "v6S-M", "cortex-m4": "v7E-M", "cortex-m7": "v7E-M"
 
 
 @pytest.fixture(scope="module")
-def vww(reference_dir) -> bytes:
-    return (reference_dir / "external_models" / "vww_96_int8.tflite").read_bytes()
+def vww(external_models) -> bytes:
+    return (external_models / "vww_96_int8.tflite").read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +95,10 @@ def arena(vww) -> int:
 
 
 @pytest.fixture(scope="module")
-def person(reference_dir):
+def person(external_models):
     from PIL import Image
 
-    return np.asarray(Image.open(reference_dir / "external_models" / "person.bmp"))
+    return np.asarray(Image.open(external_models / "person.bmp"))
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +142,7 @@ DIRECT = [b.name for b in list_boards() if b.name != "qemu-mps2-an386"]
 
 
 @pytest.mark.parametrize("board", DIRECT)
+@pytest.mark.slow
 def test_default_project_compiles_for_the_board_core(vww, person, arena, shims, board, tmp_path):
     b = load_board(board)
     proj = _emit(vww, person, arena, b, None, tmp_path / "p")
@@ -167,6 +168,7 @@ ARDUINO_ARCH = {"stm32f746g-disco": "-DARDUINO_ARCH_STM32", "nucleo-h743zi2": "-
 
 
 @pytest.mark.parametrize("board", [b.name for b in list_boards() if "platformio" in b.build_systems])
+@pytest.mark.slow
 def test_platformio_sources_compile(vww, person, arena, shims, board, tmp_path):
     """The PlatformIO project's sources for the board's framework (Arduino: the Arduino BSP;
     ESP-IDF: the ESP-IDF BSP); platformio.ini itself is checked in test_platformio_projects.py."""
@@ -180,6 +182,7 @@ def test_platformio_sources_compile(vww, person, arena, shims, board, tmp_path):
     assert {r.source for r in results} == {"main.cpp", bsp, "model_data.cpp", "model_settings.cpp", "test_image.cpp"}
 
 
+@pytest.mark.slow
 def test_generated_makefile_compiles_the_app(vww, person, arena, tmp_path):
     """QEMU M4 project: `make app-objects` with a header-only TFLM tree linked from the wheels."""
     proj = _emit(vww, person, arena, "qemu-mps2-an386", "make", tmp_path / "p")
@@ -202,6 +205,7 @@ def test_generated_makefile_compiles_the_app(vww, person, arena, tmp_path):
     assert proc.returncode != 0 and "set TFLM_DIR" in proc.stderr
 
 
+@pytest.mark.slow
 def test_generated_cmake_configures_with_the_arm_toolchain_and_compiles(vww, person, arena, tmp_path):
     proj = _emit(vww, person, arena, "stm32f746g-disco", "cmake", tmp_path / "p")
     tree = make_tflm_tree(tmp_path / "tflm")

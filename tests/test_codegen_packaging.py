@@ -3,6 +3,7 @@
 as in the repo: a real ``pip wheel``, a real venv, real deploys from the installed package."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -72,7 +73,8 @@ def test_wheel_holds_templates_firmware_modules_and_data(wheel):
     assert not any(n.startswith(("templates/", "firmware/")) for n in names)  # no stray top-level packages
 
 
-def test_wheel_install_finds_its_own_templates_and_firmware(wheel, reference_dir, tmp_path):
+@pytest.mark.slow
+def test_wheel_install_finds_its_own_templates_and_firmware(wheel, tmp_path):
     """Install the wheel into a fresh venv (dependencies from this environment via a .pth) and
     deploy with it: both backends render from the installed codegen/templates and firmware."""
     from codegen.native import testmodels as tm
@@ -89,8 +91,9 @@ def test_wheel_install_finds_its_own_templates_and_firmware(wheel, reference_dir
                    check=True, timeout=300, capture_output=True)
     probe = ("import codegen, codegen.paths as p; print(codegen.__file__); print(p.templates_dir()); "
              "print(p.firmware_dir())")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel, not a checkout on the path
     lines = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path,
-                           timeout=120).stdout.split()
+                           timeout=120, env=env).stdout.split()
     assert all(line.startswith(str(site)) for line in lines), lines
     assert lines[1].endswith("codegen/templates") and lines[2].endswith("codegen/firmware")
 
@@ -99,13 +102,13 @@ def test_wheel_install_finds_its_own_templates_and_firmware(wheel, reference_dir
     m, shape = tm.head_model(hw=8, c=32, classes=5, seed=3)
     (tmp_path / "head.tflite").write_bytes(tm.convert(m, shape))
     ofa = venv / "bin" / "ofa-mcu"
-    vww = reference_dir / "external_models" / "vww_96_int8.tflite"
     for args, must_have in (
-        ([str(vww), "--board", "qemu-mps2-an386", "--out", "tflm"], ["tflm/src/startup_cortexm.c", "tflm/linker.ld"]),
+        ([str(tmp_path / "head.tflite"), "--board", "qemu-mps2-an386", "--out", "tflm"], ["tflm/src/startup_cortexm.c", "tflm/linker.ld"]),
         ([str(tmp_path / "head.tflite"), "--board", "qemu-mps2-an386", "--backend", "native", "--out", "native"],
          ["native/startup/startup_cortexm.c", "native/startup/linker.ld", "native/ofa_native/ofa_native.h"]),
     ):
-        proc = subprocess.run([str(ofa), "deploy", *args], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        proc = subprocess.run([str(ofa), "deploy", *args], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                              env=env)
         assert proc.returncode == 0, proc.stderr[-2000:]
         for rel in must_have:
             assert (tmp_path / rel).is_file(), rel

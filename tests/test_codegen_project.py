@@ -23,15 +23,15 @@ LABELS = ["no_person", "person"]
 
 
 @pytest.fixture(scope="module")
-def vww(reference_dir) -> bytes:
-    return (reference_dir / "external_models" / "vww_96_int8.tflite").read_bytes()
+def vww(external_models) -> bytes:
+    return (external_models / "vww_96_int8.tflite").read_bytes()
 
 
 @pytest.fixture(scope="module")
-def person(reference_dir) -> np.ndarray:
+def person(external_models) -> np.ndarray:
     from PIL import Image
 
-    return np.asarray(Image.open(reference_dir / "external_models" / "person.bmp"))
+    return np.asarray(Image.open(external_models / "person.bmp"))
 
 
 @pytest.fixture(scope="module")
@@ -154,15 +154,22 @@ def test_user_names_become_safe_identifiers(vww, person, arena, tmp_path):
     assert r'"no \"person\"",' in settings and r'"person\\x",' in settings
 
 
-def test_existing_output_needs_force_and_is_replaced_whole(vww, person, arena, tmp_path):
+def test_existing_output_needs_force_and_only_ofa_mcus_files_are_replaced(vww, person, arena, tmp_path):
     out = tmp_path / "proj"
     out.mkdir()
     (out / "mine.txt").write_text("user data")
-    with pytest.raises(UserError, match="already exists and is not empty; choose another path or pass --force"):
+    for force in (False, True):  # a folder ofa-mcu did not write is never replaced
+        with pytest.raises(UserError, match="not empty and was not written by ofa-mcu"):
+            _emit(vww, person, arena, "rpi-pico", out, force=force)
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    (out / "mine.txt").unlink()
+    _emit(vww, person, arena, "rpi-pico", out)
+    (out / "mine.txt").write_text("user data")  # added beside the generated project
+    with pytest.raises(UserError, match="already exists; choose another path or pass --force"):
         _emit(vww, person, arena, "rpi-pico", out)
-    assert (out / "mine.txt").read_text() == "user data"
-    _emit(vww, person, arena, "rpi-pico", out, force=True)
-    assert not (out / "mine.txt").exists() and (out / "ofa-mcu.json").is_file()
+    _emit(vww, person, arena, "rpi-pico", out, force=True, labels=["a", "b"])
+    assert (out / "mine.txt").read_text() == "user data" and (out / "ofa-mcu.json").is_file()
+    assert '"a"' in (out / "src" / "model_settings.cc").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"], "no temporary folders left behind"
     # An empty folder is fine without --force.
     empty = tmp_path / "empty"

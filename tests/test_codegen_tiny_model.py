@@ -65,6 +65,7 @@ def test_tiny_int8_model_project(tiny_models, tmp_path):
     assert out.joinpath("ofa-mcu.json").is_file()
 
 
+@pytest.mark.slow
 def test_tiny_project_compiles_for_the_qemu_cortex_m7(tiny_models, tmp_path):
     int8, _ = tiny_models
     out = emit_project(int8, "qemu-mps2-an500", tmp_path / "p", model_name="tiny")

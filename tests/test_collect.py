@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from ofa_mcu.config import FASHION_MNIST
 from ofa_mcu.space import validate_arch
 from ofa_mcu.train.collect import planned_archs
@@ -20,6 +22,7 @@ def test_plan_is_seeded_and_distinct():
     assert planned_archs(FASHION_MNIST, 40, seed=5)[:30] == a  # a longer plan extends a shorter one
 
 
+@pytest.mark.slow
 def test_collect_appends_and_resumes(tmp_path):
     ckpt = tmp_path / "init.pt"
     r = _cli("supernet", "init", "--space", "fashion_mnist", "--out", str(ckpt))

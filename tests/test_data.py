@@ -290,8 +290,10 @@ def test_imagefolder_layout_variants_and_errors(tmp_path):
     _write_png(tmp_path / "b" / "val" / "y" / "1.png", 0)
     with pytest.raises(UserError, match="differ from val classes"):
         get_dataset("imagefolder", tmp_path / "b")
-    with pytest.raises(UserError, match="needs train/ and val/"):
-        get_dataset("vww", tmp_path / "a" / "val")
+    # vww reads a plain folder of class folders too (the lab's every-second-image holdout)
+    vww = get_dataset("vww", tmp_path / "a" / "val", image_size=4)
+    assert vww.test is None and len(vww.holdout) == 3 and vww.channels == 3
+    assert vww.preprocess.to_dict()["mean"] == [0.5, 0.5, 0.5]
     with pytest.raises(UserError, match="needs a path"):
         get_dataset("imagefolder")
     bad = tmp_path / "c" / "k" / "broken.jpg"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -60,6 +61,7 @@ def _tiny_cnn() -> nn.Module:
     )
 
 
+@pytest.mark.slow
 def test_fashion_mnist_train_recalibrate_evaluate_end_to_end():
     """A tiny CNN trained briefly at per-batch resolutions learns Fashion-MNIST; BN
     re-calibration at a new resolution keeps it accurate on the holdout and test splits."""

@@ -12,8 +12,8 @@ from ofa_mcu.cli import main as cli_main
 
 
 @pytest.fixture(scope="module")
-def models(reference_dir):
-    return reference_dir / "external_models"
+def models(external_models):
+    return external_models
 
 
 def test_deploy_writes_the_project_and_summary(models, tmp_path, capsys):

@@ -57,6 +57,7 @@ def _scores(stdout: str) -> list[list[int]]:
 
 
 @needs_arm
+@pytest.mark.slow
 def test_native_deploy_writes_project_summary_and_report(tiny, qemu_project, capsys):
     _, tfl, x = tiny
     proj = qemu_project
@@ -91,6 +92,7 @@ def test_native_deploy_writes_project_summary_and_report(tiny, qemu_project, cap
 
 
 @needs_arm
+@pytest.mark.slow
 def test_flash_runs_the_native_firmware_in_qemu(tiny, qemu_project, capfd):
     _, tfl, x = tiny
     rc = cli_main(["flash", str(qemu_project)])
@@ -123,6 +125,7 @@ def test_flash_count_instructions_prints_layers_and_latency(qemu_project, capfd)
 
 
 @needs_arm
+@pytest.mark.slow
 def test_native_dry_runs_print_the_exact_commands(tiny, qemu_project, tmp_path, capsys):
     assert cli_main(["flash", str(qemu_project), "--dry-run"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("(cd ")]
@@ -161,8 +164,8 @@ def test_native_dry_runs_print_the_exact_commands(tiny, qemu_project, tmp_path, 
     assert "stm32f746g-disco is not a QEMU board" in capsys.readouterr().err
 
 
-def test_mlperf_vww_model_gets_the_use_tflm_error(reference_dir, tmp_path, capsys):
-    vww = reference_dir / "external_models" / "vww_96_int8.tflite"
+def test_mlperf_vww_model_gets_the_use_tflm_error(external_models, tmp_path, capsys):
+    vww = external_models / "vww_96_int8.tflite"
     out = tmp_path / "vww"
     assert cli_main(["deploy", str(vww), "--board", QEMU, "--backend", "native", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
@@ -179,6 +182,7 @@ def test_native_options_are_checked(tiny, tmp_path, capsys):
 
 
 @needs_arm
+@pytest.mark.slow
 def test_native_budgets_are_enforced(tiny, tmp_path):
     from codegen.native.deploy import deploy_native
 

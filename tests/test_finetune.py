@@ -16,6 +16,7 @@ def train_images():
     return data.train.subset(list(range(2048)))
 
 
+@pytest.mark.slow
 def test_finetune_lowers_the_loss_and_leaves_eval_mode(train_images):
     torch.manual_seed(0)
     arch = smallest_arch(FASHION_MNIST)

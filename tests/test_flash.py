@@ -16,8 +16,8 @@ from ofa_mcu.errors import UserError
 
 
 @pytest.fixture(scope="module")
-def vww(reference_dir) -> bytes:
-    return (reference_dir / "external_models" / "vww_96_int8.tflite").read_bytes()
+def vww(external_models) -> bytes:
+    return (external_models / "vww_96_int8.tflite").read_bytes()
 
 
 @pytest.fixture(scope="module")

@@ -85,6 +85,7 @@ def test_static_subnet_from_table_has_the_extracted_structure(vww_net):
     assert any(k.endswith("depth_conv.se.fc.reduce.weight") for k in a) == any(bl.se_mid for bl in table.blocks)
 
 
+@pytest.mark.slow
 def test_fixtures_macs_params_peak_by_hooks(vww_net, space_fixtures):
     """All 205 cases: the extracted subnet's hook-counted MACs, sum(p.numel()) and the lab's
     peak estimate equal the search-space arithmetic exactly."""

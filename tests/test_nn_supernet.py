@@ -13,8 +13,8 @@ from ofa_mcu.space import largest_arch, smallest_arch
 
 
 @pytest.fixture(scope="module")
-def manifest(reference_dir):
-    return json.loads((reference_dir / "state_dict_manifest.json").read_text())
+def manifest(state_dict_manifest):
+    return state_dict_manifest
 
 
 @pytest.fixture(scope="module")
@@ -104,13 +104,13 @@ def test_wrong_space_is_reported(vww_state):
 
 def test_cli_check(tmp_path, capsys, vww_state):
     good = _save({"state_dict": vww_state}, tmp_path / "good.pth")
-    assert main(["supernet", "check", str(good)]) == 0
+    assert main(["supernet", "check", str(good), "--space", "vww"]) == 0
     assert "fits the supernet of space 'vww' (480 tensors, 4,081,138 parameters)" in capsys.readouterr().out
 
     bad_state = dict(vww_state)
     bad_state["classifier.linear.linear.weight"] = torch.zeros(10, 384)
     bad = _save(bad_state, tmp_path / "bad.pth")
-    assert main(["supernet", "check", str(bad)]) == 2
+    assert main(["supernet", "check", str(bad), "--space", "vww"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "'classifier.linear.linear.weight' has shape (10, 384); expected (2, 384)" in err
 
@@ -119,7 +119,7 @@ def test_cli_check(tmp_path, capsys, vww_state):
 
     junk = tmp_path / "junk.pth"
     junk.write_text("not a checkpoint")
-    assert main(["supernet", "check", str(junk)]) == 2
+    assert main(["supernet", "check", str(junk), "--space", "vww"]) == 2
     assert "is not a PyTorch checkpoint" in capsys.readouterr().err
     assert main(["supernet", "check", str(tmp_path / "missing.pth")]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -134,5 +134,5 @@ def test_cli_init_then_check(tmp_path, capsys):
 
 
 def test_cli_manifest(capsys, manifest):
-    assert main(["supernet", "manifest"]) == 0
+    assert main(["supernet", "manifest", "--space", "vww"]) == 0
     assert json.loads(capsys.readouterr().out) == manifest

@@ -14,7 +14,7 @@ from ofa_mcu.efficiency import get_efficiency_model
 from ofa_mcu.predictor import get_recipe, load_predictor, load_pairs
 from ofa_mcu.predictor.fit import held_out
 from ofa_mcu.predictor.metrics import regression_metrics
-from ofa_mcu.predictor.pairs import split_indices
+from ofa_mcu.predictor.pairs import index_digest, split_indices
 from ofa_mcu.predictor.train import fit_recipe
 from ofa_mcu.space.batch import sample_batch
 
@@ -39,9 +39,9 @@ def shipped():
 
 
 @pytest.fixture(scope="module")
-def vww_pairs(reference_dir, shipped):
-    """All 50,000 real pairs, in the file order the shipped predictor recorded."""
-    return load_pairs([reference_dir / "lab_vww_acc" / f for f in shipped.meta["data"]["files"]], VWW)
+def vww_pairs(vww_heldout_pairs_file):
+    """The 10,000 real lab pairs the shipped predictor held out when it was fitted (tests/data)."""
+    return load_pairs([vww_heldout_pairs_file], VWW)
 
 
 def _metrics(pred, pairs):
@@ -53,10 +53,9 @@ def test_shipped_vww_predictor_meets_the_goal_on_its_held_out_split(shipped, vww
     assert shipped.meta["recipe"]["name"] == "default"
     data = shipped.meta["data"]
     assert data["n_pairs"] == 50_000 and data["val_fraction"] == 0.2
-    val = held_out(shipped, vww_pairs)  # checks the pairs' and the split's digests
     _, va = split_indices(50_000, 0.2, data["seed"])
-    assert len(val) == len(va) == 10_000
-    assert np.array_equal(val.acc, vww_pairs.acc[va])
+    assert index_digest(va) == data["val_digest"] and len(vww_pairs) == len(va) == 10_000
+    val = vww_pairs
     m = _metrics(shipped, val)
     assert m["mae"] <= 0.155
     assert m["mean_kendall_tau_within_resolution"] >= 0.82
@@ -67,6 +66,15 @@ def test_shipped_vww_predictor_meets_the_goal_on_its_held_out_split(shipped, vww
     assert m["mae"] == pytest.approx(shipped.meta["metrics"]["mae"], abs=1e-6)
     lab = shipped.meta["baselines"]["lab"]
     assert m["mae"] < lab["mae"] and m["mean_kendall_tau_within_resolution"] > lab["mean_kendall_tau_within_resolution"]
+
+
+def test_held_out_pairs_in_tests_data_are_the_lab_pairs_of_the_recorded_split(reference_dir, shipped, vww_pairs):
+    """With the lab's 50,000 pairs at hand (shared/reference), the subset in tests/data is
+    exactly their validation split under the shipped predictor's recorded digests."""
+    full = load_pairs([reference_dir / "lab_vww_acc" / f for f in shipped.meta["data"]["files"]], VWW)
+    val = held_out(shipped, full)  # checks the pairs' and the split's digests
+    assert np.array_equal(val.acc, vww_pairs.acc)
+    assert np.array_equal(val.batch.keys(VWW), vww_pairs.batch.keys(VWW))
 
 
 def test_shipped_predictor_needs_no_torch_and_predicts_one_and_many():
@@ -86,6 +94,7 @@ def test_shipped_predictor_needs_no_torch_and_predicts_one_and_many():
     assert 80.0 < lo < hi < 96.0  # the lab's VWW subnets measure 84.5 .. 93.6 %
 
 
+@pytest.mark.slow
 def test_default_recipe_beats_the_lab_recipe_on_the_same_split(vww_pairs):
     """Both recipes trained on the same 2,400 pairs with the same optimiser-step budget per MLP
     (cut for test time, one ensemble member): the default (dropout MLP on richer features with a
@@ -104,8 +113,9 @@ def test_default_recipe_beats_the_lab_recipe_on_the_same_split(vww_pairs):
     assert m_def["mean_kendall_tau_within_resolution"] > m_lab["mean_kendall_tau_within_resolution"]
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_under_a_seed(vww_pairs):
-    part = vww_pairs.take(np.arange(0, 50_000, 125))  # 400 pairs, all resolutions
+    part = vww_pairs.take(np.arange(0, 10_000, 25))  # 400 pairs, all resolutions
     recipe = get_recipe("default").with_(members=1, model_min_steps=40, model_epochs=1,
                                          student_min_steps=40, distill_n_random=2000)
     a = fit_recipe(part.batch, part.acc, recipe, VWW, seed=3, progress=False)
@@ -123,12 +133,12 @@ def _write_pairs(path: Path, pairs) -> None:
 
 
 def test_cli_fit_then_eval_round_trip(tmp_path, vww_pairs, capsys):
-    part = vww_pairs.take(np.arange(3, 50_000, 125))  # 400 pairs
+    part = vww_pairs.take(np.arange(3, 10_000, 25))  # 400 pairs
     f1, f2 = tmp_path / "a.json", tmp_path / "b.json.gz"
     _write_pairs(f1, part.take(np.arange(0, 250)))
     _write_pairs(f2, part.take(np.arange(250, 400)))
     out = tmp_path / "pred"
-    fit_args = ["predictor", "fit", "--pairs", str(f1), str(f2), "--out", str(out), "--recipe", "small",
+    fit_args = ["predictor", "fit", "--space", "vww", "--pairs", str(f1), str(f2), "--out", str(out), "--recipe", "small",
                 "--epochs", "2", "--min-steps", "150", "--seed", "2", "--val-fraction", "0.25", "--quiet"]
     assert main(fit_args) == 0
     for name in ("model.npz", "model.json", "report.json", "report.md", "scatter.png"):
@@ -201,7 +211,7 @@ def test_small_fashion_mnist_data_trains_with_the_step_floor(tmp_path, capsys):
 def test_bad_pair_file_is_one_line_exit_2(tmp_path, capsys, content, message):
     bad = tmp_path / "bad.json"
     bad.write_text(content)
-    assert main(["predictor", "fit", "--pairs", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert main(["predictor", "fit", "--space", "vww", "--pairs", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "o").exists()

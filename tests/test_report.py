@@ -165,7 +165,7 @@ def test_markdown_shows_the_results(results, rendered):
     assert _row("SRAM, native C peak", _kb(150_016), _kb(n_budget), f"{100 * 150_016 / n_budget:.1f} %", "yes") in md
     # Per-class rows (class names escaped for Markdown tables).
     conf = {k: np.array(acc[k]["confusion"]) for k in PATHS}
-    for i, name in enumerate(["background", "person\\|crowd", "&lt;dog&gt;"]):
+    for i, name in enumerate(["background", "person\\|crowd", "&lt;dog>"]):
         cells = [f"{100 * conf[k][i, i] / conf[k][i].sum():.2f} %" for k in PATHS]
         assert _row(name, f"{conf['float'][i].sum():,}", *cells) in md
     m = results["agreement"]["matrix"]
@@ -302,6 +302,7 @@ def test_minimal_results_render(tmp_path):
     assert normalise_results(json.loads(paths["json"].read_text())) == normalise_results(r)
 
 
+@pytest.mark.slow
 def test_cli_round_trip_and_force(results, tmp_path, capsys):
     src = tmp_path / "run"
     src.mkdir()
@@ -332,8 +333,8 @@ def test_cli_round_trip_and_force(results, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_deploy_report_from_summary(reference_dir, tmp_path):
-    tflite = (reference_dir / "external_models" / "vww_96_int8.tflite").read_bytes()
+def test_deploy_report_from_summary(external_models, tmp_path):
+    tflite = (external_models / "vww_96_int8.tflite").read_bytes()
     summary = {"board": "rpi-pico", "build_system": "pico-sdk", "model_bytes": len(tflite),
                "model_sha256": hashlib.sha256(tflite).hexdigest(), "model_data_flash_bytes": len(tflite) + 27_648,
                "arena_measured_bytes": 103_680, "arena_bytes": 115_088, "arena_margin_rule": "10 % + 1024 B",
@@ -350,7 +351,7 @@ def test_deploy_report_from_summary(reference_dir, tmp_path):
     assert data["memory"]["measured"]["arena_bytes"] == 115_088 and data["memory"]["measured"]["tflm_arena_bytes"] == 103_680
     assert data["model"]["tflite_sha256"] == summary["model_sha256"] and data["dataset"]["class_names"] == ["no_person", "person"]
     text = md.read_text()
-    assert _row("SRAM, measured TFLM arena + margin", _kb(115_088), _kb(board.model_sram_budget),
+    assert _row("SRAM, arena reserved (measured host arena + margin)", _kb(115_088), _kb(board.model_sram_budget),
                 f"{100 * 115_088 / board.model_sram_budget:.1f} %", "yes") in text
     assert (project / "report" / "plots" / "memory.png").read_bytes().startswith(PNG)
     with pytest.raises(UserError, match="pass --force"):
@@ -375,3 +376,55 @@ def test_results_from_the_quant_helpers_normalise(results):
     assert n["accuracy"]["tflm"]["top1"] == accuracy(logits["tflm"], labels)
     assert type(n["accuracy"]["tflm"]["confusion"][0][0]) is int
     json.dumps(n)
+
+
+def _memory_results(**memory) -> dict:
+    return {"model": {"name": "m", "ops": ["CONV_2D", "FULLY_CONNECTED"],
+                      "input": {"dtype": "int8", "shape": [1, 48, 48, 1], "scale": 0.02, "zero_point": -3},
+                      "output": {"dtype": "int8", "shape": [1, 10], "scale": 0.25, "zero_point": -7}},
+            "versions": {"ofa_mcu": "0"},
+            "memory": {"board": board_fields(BOARD), **memory},
+            "search": {"constraints": {"tflm_arena_bytes_host": 274618.1818181818, "flash_bytes": 873216},
+                       "constraint_sources": {"tflm_arena_bytes_host": f"board {BOARD}",
+                                              "flash_bytes": "--max-flash-kb 852.75"}}}
+
+
+def test_sram_section_has_one_line_per_meaning_and_their_relations(tmp_path):
+    from ofa_mcu.report import derive
+
+    full = _memory_results(
+        predicted={"sram_bytes": 192_960, "tflm_arena_bytes_host": 174_400, "tflm_arena_bytes_target": 168_939,
+                   "flash_bytes": 900_000},
+        measured={"tflm_arena_bytes": 178_511, "head": 150_000, "tail": 28_511, "arena_bytes": 197_392},
+        target={"arena_bytes": 168_788, "source": "measured-qemu"},
+        reserved={"arena_bytes": 197_392, "stack_bytes": 8192, "heap_bytes": 4096})
+    lines = {line.key: line for line in derive.sram_lines(normalise_results(full))}
+    assert list(lines) == ["predicted", "host", "target", "reserved_arena", "stack", "heap", "budget"]
+    assert lines["predicted"].relation == "-4,111 B (-2.30 %) vs the measured host arena"
+    assert lines["host"].relation == "= 150,000 B activations (head) + 28,511 B persistent (tail)"
+    assert lines["target"].label == "arena on the 32-bit target (measured in QEMU)"
+    assert lines["target"].relation.startswith("-9,723 B (-5.45 %) vs the 64-bit host")
+    assert lines["reserved_arena"].relation == ("= the measured host arena + 18,881 B margin; "
+                                                "28,604 B more than the 32-bit target needs")
+    assert lines["budget"].relation == f"the reserved arena uses {100 * 197_392 / 303_104:.1f} % of it"
+    # a figure that is absent has no line: no target, no reservation figures
+    part = _memory_results(measured={"tflm_arena_bytes": 178_511},
+                           target={"arena_bytes": 170_000, "source": "derived"})
+    got = derive.sram_lines(normalise_results(part))
+    assert [line.key for line in got] == ["host", "target"]
+    assert got[1].label == "arena on the 32-bit target (derived from the host arena)"
+
+    md = (write_report(full, tmp_path / "r", formats="md")["md"]).read_text()
+    assert md.count("| arena ") == 4 and "stack reserved in the firmware" in md
+    # constraints in the flags' units with where each came from; no HTML entity; no "? ?"
+    assert ("TFLM arena on the 64-bit host, before margin ≤ 268.2 KB (board stm32f746g-disco); "
+            "flash ≤ 852.8 KB (--max-flash-kb 852.75)") in md
+    assert "&lt;" not in md and "274,618.18" not in md and "? ?" not in md
+    assert "int8 [1, 48, 48, 1]; scale 0.02, zero point -3" in md
+    assert "dequantized score = 0.25 x (q + 7) (logits, not probabilities)" in md
+
+
+def test_model_tensors_without_dtype_or_shape_show_what_is_known(tmp_path):
+    r = {"model": {"name": "m", "input": {"scale": 0.5, "zero_point": 1}}, "versions": {}}
+    md = write_report(r, tmp_path / "r", formats="md")["md"].read_text()
+    assert "- **input**: scale 0.5, zero point 1" in md and "?" not in md.split("## Model")[1]

@@ -60,7 +60,7 @@ def test_infeasible_budget_errors_at_once_with_the_smallest_figure(predictor, an
     with pytest.raises(UserError) as exc:
         evolution_search(predictor, analytic, Constraints({"sram_bytes": 50 * 1024}), params=SMALL)
     assert "smallest possible is 72.0 KB" in str(exc.value)
-    r = _cli("search", "--max-macs", "1000000", "--json")
+    r = _cli("search", "--space", "vww", "--max-macs", "1000000", "--json")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "smallest possible is 7,237,104 MACs" in r.stderr
 
@@ -73,7 +73,7 @@ def test_pareto_front():
 
 def test_cli_json_contract_and_outputs(tmp_path):
     out = tmp_path / "s"
-    r = _cli("search", "--strategy", "evolution", "--population", "30", "--generations", "20", "--max-macs",
+    r = _cli("search", "--space", "vww", "--strategy", "evolution", "--population", "30", "--generations", "20", "--max-macs",
              "30000000", "--max-sram-kb", "200", "--seed", "1", "--json", "--out", str(out))
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
@@ -82,8 +82,29 @@ def test_cli_json_contract_and_outputs(tmp_path):
     assert 80 < res["predicted_accuracy"] < 100
     assert json.loads((out / "best_arch.json").read_text()) == res["arch"]
     assert (out / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    again = _cli("search", "--population", "30", "--generations", "20", "--max-macs", "30000000",
+    again = _cli("search", "--space", "vww", "--population", "30", "--generations", "20", "--max-macs", "30000000",
                  "--max-sram-kb", "200", "--seed", "1", "--json")
     assert json.loads(again.stdout)["arch"] == res["arch"]
-    r = _cli("search", "--strategy", "random", "--samples", "200", "--max-params", "600000", "--json")
+    r = _cli("search", "--space", "vww", "--strategy", "random", "--samples", "200", "--max-params", "600000", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["efficiency"]["params"] <= 600000
+
+
+def test_limits_are_checked_and_record_where_they_came_from():
+    from ofa_mcu.boards import load_board
+    from ofa_mcu.config import FASHION_MNIST
+    from ofa_mcu.search.budget import budget_limits
+    from ofa_mcu.search.strategies import EvolutionParams
+
+    board = load_board("stm32f746g-disco")
+    c = budget_limits(board=board, cfg=FASHION_MNIST, max_flash_kb=10_000, max_macs=5e6)
+    assert c.sources == {"macs": "--max-macs 5,000,000", "flash_bytes": "board stm32f746g-disco",
+                         "tflm_arena_bytes_host": "board stm32f746g-disco"}  # the board's flash is tighter
+    assert budget_limits(board=board, cfg=FASHION_MNIST, max_flash_kb=100.5).sources["flash_bytes"] == \
+        "--max-flash-kb 100.5"
+    for bad in (float("nan"), float("inf"), 0, -3):
+        with pytest.raises(UserError, match="--max-sram-kb must be a finite number > 0"):
+            budget_limits(max_sram_kb=bad)
+    for field, value in (("mutation_prob", 2), ("parent_ratio", 0), ("population", 1), ("generations", 0),
+                         ("resolution_mutation_prob", float("nan"))):
+        with pytest.raises(UserError, match=f"--{field.replace('_', '-')} must be"):
+            EvolutionParams(**{field: value})

@@ -42,6 +42,7 @@ def test_cosine_schedule_warms_up_and_decays():
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] < 0.001
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_log_plot_checkpoint_and_weights(tmp_path):
     out = tmp_path / "run"
     r = _cli("train", "--out", str(out), "--phases", "largest,kernel", "--epochs", "1", *TINY, timeout=600)
@@ -64,6 +65,7 @@ def test_tiny_run_writes_log_plot_checkpoint_and_weights(tmp_path):
     assert again.returncode == 2 and "--force" in again.stderr and again.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_resume_after_kill_loses_at_most_one_epoch(tmp_path):
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--phases", "largest", "--epochs", "4", *TINY]
@@ -91,6 +93,7 @@ def test_resume_after_kill_loses_at_most_one_epoch(tmp_path):
     assert bad.returncode == 2 and "different settings" in bad.stderr
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_with_ddp(tmp_path):
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).with_name("torchrun")
@@ -107,6 +110,7 @@ def test_two_gloo_processes_train_with_ddp(tmp_path):
     assert summary["world_size"] == 2 and summary["ranks_in_sync"] is True
 
 
+@pytest.mark.slow
 def test_scratch_baseline_trains_one_subnet(tmp_path):
     from ofa_mcu.space import smallest_arch
 

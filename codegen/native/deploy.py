@@ -11,10 +11,11 @@ from pathlib import Path
 
 from ofa_mcu.boards import Board, load_board
 from ofa_mcu.errors import UserError
+from ofa_mcu.io import check_output_folder, staged_output
 
 from .. import cident
 from ..model_settings import tensor_context
-from ..project import budget_error, budgets, check_budget, check_output_folder, staged_folder, verify_model
+from ..project import budget_error, budgets, check_budget, verify_model
 from .emit import artifacts, emit_native
 from .graph import lower_tflite
 from .targets import target_for
@@ -115,7 +116,7 @@ def deploy_native(
         raise UserError(f"the native backend needs int8 input and output (the model has {v.info.input.dtype} -> "
                         f"{v.info.output.dtype}); {TFLM_HINT}")
     check_lowers(tflite_bytes)
-    with staged_folder(out_dir, force) as tmp:
+    with staged_output(out_dir, force, what="project folder", kind="native project") as tmp:
         res = emit_native(tflite_bytes, tmp, board=board, test_input_int8=v.test.input[None],
                           expected_output_int8=v.test.expected_scores.astype("int8")[None],
                           model_name=cident.c_identifier(model_name, "model"), force=True)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from .search import add_budget_args
+from ..validate import IMAGES, NON_NEGATIVE, POSITIVE
+from .common import add_dataset_args, add_seed_arg, add_space_arg, checkpoint_arg, dataset_name
+from .search import add_budget_args, add_strategy_args
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -13,12 +15,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     if not args.board:
         raise UserError("ofa-mcu build needs --board NAME (ofa-mcu boards lists them)")
-    limits = {k: getattr(args, k) for k in ("max_macs", "max_params", "max_sram_kb", "max_flash_kb")
+    limits = {k: getattr(args, k) for k in ("max_macs", "max_params", "max_sram_kb", "max_flash_kb", "max_latency_ms")
               if getattr(args, k) is not None}
-    if args.finetune_epochs < 0 or args.finetune_lr <= 0:
-        raise UserError("--finetune-epochs must be >= 0 and --finetune-lr > 0 (0 epochs turns fine-tuning off)")
     opts = BuildOptions(
-        board=args.board, out=args.out, space=args.space, dataset=args.dataset, data_root=args.data,
+        board=args.board, out=args.out, space=args.space, dataset=dataset_name(args), data_root=args.data,
         supernet=args.supernet, predictor=args.predictor, backend=args.backend, build_system=args.build_system,
         strategy=args.strategy, population=args.population, generations=args.generations, samples=args.samples,
         seed=args.seed, limits=limits, calib_images=args.calib_images, bn_calib_images=args.bn_calib_images,
@@ -39,26 +39,25 @@ def register(sub) -> None:
                    help="TFLite-Micro interpreter project (default) or generated native C kernels")
     p.add_argument("--build-system", help="make, cmake, platformio, arduino, pico-sdk or esp-idf "
                                           "(default: the board's)")
-    p.add_argument("--space", default="fashion_mnist", help="search space of the supernet (default: the embedded "
-                                                           "Fashion-MNIST one)")
-    p.add_argument("--dataset", default="fashion_mnist")
-    p.add_argument("--data", help="dataset root (default: where it is installed)")
-    p.add_argument("--supernet", help="trained supernet weights (default: the shipped ones)")
+    add_space_arg(p, "search space of the supernet")
+    add_dataset_args(p)
+    p.add_argument("--supernet", type=checkpoint_arg(), metavar="CKPT",
+                   help="trained supernet weights: .pth/.pt, a state_dict or {'state_dict': ...}, fp16 or fp32 "
+                        "(default: the shipped ones of the space)")
     p.add_argument("--predictor", help="accuracy predictor folder (default: the space's shipped one)")
     g = p.add_argument_group("search")
-    g.add_argument("--strategy", default="evolution", choices=["random", "evolution"])
-    g.add_argument("--population", type=int, default=100)
-    g.add_argument("--generations", type=int, default=500)
-    g.add_argument("--samples", type=int, default=1000)
-    g.add_argument("--seed", type=int, default=0)
+    add_strategy_args(g)
+    add_seed_arg(g)
     q = p.add_argument_group("quantize and verify")
-    q.add_argument("--calib-images", type=int, default=500, help="int8 calibration images")
-    q.add_argument("--bn-calib-images", type=int, default=1000, help="BN re-calibration images")
-    q.add_argument("--finetune-epochs", type=float, default=0.0,
+    q.add_argument("--calib-images", type=IMAGES, default=500, help="int8 calibration images (default 500)")
+    q.add_argument("--bn-calib-images", type=IMAGES, default=1000, help="BN re-calibration images (default 1000)")
+    q.add_argument("--finetune-epochs", type=NON_NEGATIVE, default=0.0,
                    help="fine-tune the chosen subnet alone for this many epochs before quantizing "
                         "(default 0: off; on the default model 3 epochs added 2.4 points in 8 minutes)")
-    q.add_argument("--finetune-lr", type=float, default=0.02, help="fine-tuning learning rate (cosine to 0)")
-    q.add_argument("--eval-images", type=int, default=2000, help="verification images (evenly spaced)")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists (only after a successful build)")
+    q.add_argument("--finetune-lr", type=POSITIVE, default=0.02, help="fine-tuning learning rate (cosine to 0)")
+    q.add_argument("--eval-images", type=IMAGES, default=2000, help="verification images (evenly spaced; default 2000)")
+    p.add_argument("--force", action="store_true",
+                   help="replace what an earlier build wrote in --out (after a successful build; other files are kept)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_build)
+

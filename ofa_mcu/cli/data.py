@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..validate import Number, existing_dir
+
 
 def _class_counts(ds, num_classes: int) -> list[int] | None:
     import torch
@@ -60,27 +62,32 @@ def cmd_download_coco(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``data info|build-vww|download-coco``."""
+    from ..data.registry import DATASETS
     from ..data.vww import AREA_SOURCES, LINK_MODES
 
     p = sub.add_parser("data", help="datasets: info, the VWW builder, the COCO downloader")
     s = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
     inf = s.add_parser("info", help="sizes, classes and location of a dataset")
-    inf.add_argument("name", help="fashion_mnist, vww or imagefolder")
-    inf.add_argument("--data", metavar="DIR", help="dataset folder (fashion_mnist: default $OFA_MCU_FASHION_MNIST or the Debian package's folder)")
-    inf.add_argument("--image-size", type=int, help="side image files are resized to (default: the space's largest resolution)")
+    inf.add_argument("name", choices=sorted(DATASETS), help="dataset: " + ", ".join(sorted(DATASETS)))
+    inf.add_argument("--data", metavar="DIR",
+                     help="dataset folder (fashion_mnist: default $OFA_MCU_FASHION_MNIST or the Debian package's folder)")
+    inf.add_argument("--image-size", type=Number(1, 4096, integer=True),
+                     help="side image files are resized to (default: the space's largest resolution)")
     inf.add_argument("--json", action="store_true", help="print one JSON object")
     inf.set_defaults(func=cmd_info)
 
     b = s.add_parser("build-vww", help="make Visual Wake Words image folders from a COCO split")
-    b.add_argument("--coco-root", required=True, metavar="DIR", help="holds annotations/instances_<split>.json and <split>/")
+    b.add_argument("--coco-root", required=True, metavar="DIR", type=existing_dir("COCO folder"),
+                   help="holds annotations/instances_<split>.json and <split>/")
     b.add_argument("--out", required=True, metavar="DIR", help="VWW root: gets <train|val>/<non-person|person>/ and labels.json")
     b.add_argument("--split", default="train2017", help="COCO split (default train2017; val2017 for the val folder)")
     b.add_argument("--out-split", choices=("train", "val"), help="output folder (default: from the split name)")
-    b.add_argument("--area-fraction", type=float, default=0.005, help="person if a person covers more than this fraction (default 0.005)")
+    b.add_argument("--area-fraction", type=Number(0, 1, hi_open=True), default=0.005,
+                   help="person if a person covers more than this fraction, in [0, 1) (default 0.005)")
     b.add_argument("--area-source", choices=AREA_SOURCES, default="bbox", help="box w*h (default) or COCO's segmentation area")
     b.add_argument("--link", choices=LINK_MODES, default="copy", help="copy images (default), or symlink/hardlink them")
-    b.add_argument("--force", action="store_true", help="rebuild an existing output split")
+    b.add_argument("--force", action="store_true", help="rebuild an output split an earlier build-vww wrote")
     b.set_defaults(func=cmd_build_vww)
 
     d = s.add_parser("download-coco", help="download COCO 2017 (images + annotations) from cocodataset.org")

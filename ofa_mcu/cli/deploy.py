@@ -8,8 +8,12 @@ import shlex
 from pathlib import Path
 
 from ..errors import UserError
+from ..validate import existing_dir, existing_file, non_empty
+from .common import project_folder
 
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".pgm", ".ppm")
+# Tensor types of a graph that computes in float (an int8 model must have none).
+FLOAT_TYPES = ("float32", "float16", "float64")
 
 
 def _read_model(path: str) -> bytes:
@@ -19,18 +23,51 @@ def _read_model(path: str) -> bytes:
     return p.read_bytes()
 
 
+def _looks_like_path(arg: str) -> bool:
+    return "/" in arg or "\\" in arg or Path(arg).suffix.lower() in (".txt", ".csv", ".labels", ".names")
+
+
+def _labels_file(arg: str | None) -> str | None:
+    """The file ``--labels`` names, or None when it is a comma-separated list."""
+    if arg is None or Path(arg).is_file():
+        return arg if arg is not None else None
+    if _looks_like_path(arg):
+        raise UserError(f"--labels file {arg!r} does not exist; give the path of a file with one label per line, "
+                        "or the names separated by commas")
+    return None
+
+
 def _labels(arg: str | None) -> list[str] | None:
     """``--labels``: a comma-separated list, or a text file with one label per line."""
     if arg is None:
         return None
-    p = Path(arg)
-    if p.is_file():
-        labels = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if _labels_file(arg):
+        try:
+            text = Path(arg).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"--labels file {arg!r} is not UTF-8 text; give one label per line") from None
+        labels = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if not labels:
+            raise UserError(f"--labels file {arg!r} holds no label; give one label per line")
     else:
         labels = [x.strip() for x in arg.split(",")]
     if not labels or any(not x for x in labels):
         raise UserError(f"--labels {arg!r} holds an empty label; give names separated by commas or a file, one per line")
     return labels
+
+
+def check_integer_graph(tflite: bytes, what: str) -> None:
+    """A UserError when an int8-in/int8-out model still computes in float inside (a
+    DEQUANTIZE island, float math ops): TFLite-Micro deployment here needs a full-int8 graph."""
+    from codegen.tflite_model import read_tflite
+
+    m = read_tflite(tflite, what)
+    floats = [t for t in m.tensors if t.type_name in FLOAT_TYPES]
+    if floats:
+        ops = sorted({op.opcode for op in m.ops if any(i in {t.index for t in floats} for i in op.inputs + op.outputs)})
+        raise UserError(f"{what} computes in float inside ({len(floats)} float tensors, e.g. {floats[0].name!r}; "
+                        f"ops {', '.join(ops) or '?'}); deploy needs a fully int8-quantized model: convert it with "
+                        "a representative dataset and integer-only ops")
 
 
 def load_test_image(path: str, height: int, width: int, channels: int):
@@ -61,12 +98,12 @@ def load_test_image(path: str, height: int, width: int, channels: int):
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def _write_report(summary: dict, project: Path, model_name: str, board, results: dict | None = None) -> str:
+def _write_report(summary: dict, project: Path, model_name: str, board, results: dict | None = None) -> None:
     """Hand the summary (and ``results`` merged over it) to ``ofa_mcu.report`` (Markdown/HTML/JSON
-    in ``project/report/``); returns the path of ``report.md``."""
+    in ``project/report/``)."""
     from ..report.deploy import write_deploy_report
 
-    return str(write_deploy_report(summary, project, results=results, model_name=model_name, board=board))
+    write_deploy_report(summary, project, results=results, model_name=model_name, board=board)
 
 
 def _inputs(args: argparse.Namespace, tflite: bytes):
@@ -77,6 +114,7 @@ def _inputs(args: argparse.Namespace, tflite: bytes):
 
     info = read_model(tflite, f"model {args.model!r}")
     check_int8_classifier(info, f"model {args.model!r}")
+    check_integer_graph(tflite, f"model {args.model!r}")
     test_image = None
     if args.test_image:
         h, w, c = image_dims(info.input)
@@ -88,14 +126,17 @@ def _inputs(args: argparse.Namespace, tflite: bytes):
 def _deploy_tflm(args, board, tflite: bytes, out: Path, name: str, test_image, preprocess) -> int:
     from codegen.project import emit_project
 
-    project = emit_project(
-        tflite, board, out, build_system=args.build_system, labels=_labels(args.labels),
-        test_image=test_image, preprocess=preprocess, model_name=name, force=args.force,
-        test_description=Path(args.test_image).name if args.test_image else None,
-        allow_over_budget=args.allow_over_budget,
-    )
-    summary = json.loads((project / "deploy_summary.json").read_text())
-    report = _write_report(summary, project, name, board)
+    with _staged(args, out) as tmp:
+        project = emit_project(
+            tflite, board, tmp, build_system=args.build_system, labels=_labels(args.labels),
+            test_image=test_image, preprocess=preprocess, model_name=name, force=True,
+            test_description=Path(args.test_image).name if args.test_image else None,
+            allow_over_budget=args.allow_over_budget,
+        )
+        summary = json.loads((project / "deploy_summary.json").read_text())
+        _write_report(summary, project, name, board)
+    project = out.absolute()
+    report = project / "report" / "report.md"
     fit = "fits" if summary["fits"] else "DOES NOT FIT"
     print(
         f"ofa-mcu: wrote {project} ({summary['build_system']} project for {board.name}); model {summary['model_bytes']} B, "
@@ -110,15 +151,15 @@ def _deploy_tflm(args, board, tflite: bytes, out: Path, name: str, test_image, p
 def _deploy_native(args, board, tflite: bytes, out: Path, name: str, test_image, preprocess) -> int:
     from codegen.native.deploy import deploy_native, report_results
 
-    if args.build_system not in (None, "native-make"):
-        raise UserError(f"--build-system {args.build_system} is for --backend tflm; native projects build with "
-                        "their own Makefile (native-make): drop --build-system")
-    project, summary = deploy_native(
-        tflite, board, out, labels=_labels(args.labels), test_image=test_image, preprocess=preprocess,
-        model_name=name, force=args.force, test_description=Path(args.test_image).name if args.test_image else None,
-        allow_over_budget=args.allow_over_budget,
-    )
-    report = _write_report(summary, project, name, board, report_results(summary, project))
+    with _staged(args, out) as tmp:
+        staged, summary = deploy_native(
+            tflite, board, tmp, labels=_labels(args.labels), test_image=test_image, preprocess=preprocess,
+            model_name=name, force=True, test_description=Path(args.test_image).name if args.test_image else None,
+            allow_over_budget=args.allow_over_budget,
+        )
+        _write_report(summary, staged, name, board, report_results(summary, staged))
+    project = out.absolute()
+    report = project / "report" / "report.md"
     n = summary["native"]
     fit = "fits" if summary["fits"] else "DOES NOT FIT"
     image = f", firmware image {n['flash_bytes']} B" if "flash_bytes" in n else ""
@@ -151,15 +192,32 @@ def _with_console(board, args: argparse.Namespace):
     return board.with_console(args.console)
 
 
+def _inputs_of(args: argparse.Namespace) -> list[str]:
+    """The files deploy reads (the output folder may not hold any of them)."""
+    return [p for p in (args.model, _labels_file(args.labels), args.test_image, args.preprocess) if p]
+
+
+def _staged(args: argparse.Namespace, out: Path):
+    """The project and its report are written into one staged folder (``ofa_mcu.io``)."""
+    from ..io import staged_output
+
+    return staged_output(out, args.force, inputs=_inputs_of(args), what="project folder", kind="deploy")
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Verify the model in TFLite-Micro and write the firmware project of the chosen backend."""
     from ..boards import load_board
+    from ..io import check_output_folder
+    from ..pipeline.build import check_build_system
 
     board = _with_console(load_board(args.board), args)
+    out = Path(args.out) if args.out else Path(f"{Path(args.model).stem}-{board.name}")
+    check_output_folder(out, args.force, inputs=_inputs_of(args), what="project folder")
+    check_build_system(args.backend, board, args.build_system)
+    _labels(args.labels)
     tflite = _read_model(args.model)
     test_image, preprocess = _inputs(args, tflite)
     name = args.name or Path(args.model).stem
-    out = Path(args.out) if args.out else Path(f"{Path(args.model).stem}-{board.name}")
     return BACKENDS[args.backend](args, board, tflite, out, name, test_image, preprocess)
 
 
@@ -232,7 +290,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
     if args.monitor_timeout is not None and not args.monitor_timeout > 0:
         raise UserError(f"--monitor-timeout {args.monitor_timeout:g} must be above 0 seconds")
-    project = Path(args.project)
+    project = project_folder(args.project)
     manifest = read_manifest(project)
     opts = Options(tflm_dir=args.tflm_dir, port=args.port, tool=args.tool, placeholders=args.dry_run,
                    kernels=args.kernels, use_library_cache=not args.no_library_cache)
@@ -278,7 +336,8 @@ def _run_summary(project: Path, manifest: dict, board, res) -> list[str]:
 def register(sub) -> None:
     """Add ``deploy`` and ``flash``."""
     d = sub.add_parser("deploy", help="int8 .tflite -> firmware project (TFLite-Micro or native C) for a board")
-    d.add_argument("model", help="fully int8-quantized .tflite file")
+    d.add_argument("model", type=existing_file("model", "pass the path of an int8 .tflite file"),
+                   help="fully int8-quantized .tflite file")
     d.add_argument("--board", required=True, help="board name (ofa-mcu boards lists them)")
     d.add_argument("--out", help="project folder to create (default: <model>-<board>)")
     d.add_argument("--backend", choices=sorted(BACKENDS), default="tflm",
@@ -286,10 +345,13 @@ def register(sub) -> None:
                         "static memory plan (Cortex-M boards; ops: conv, depthwise, add, mul, mean, pool, FC)")
     d.add_argument("--build-system", help="tflm backend: make, cmake, platformio, arduino, pico-sdk or esp-idf (default: the board's)")
     d.add_argument("--labels", help="class names: comma-separated, or a file with one per line")
-    d.add_argument("--test-image", help="self-test input: an image (resized to the model input) or a .npy array")
-    d.add_argument("--preprocess", help="JSON file: {resolution, channels, mean, std} (default: pixel / 255)")
-    d.add_argument("--name", help="model name used in the generated files (default: the file name)")
-    d.add_argument("--force", action="store_true", help="replace an existing output folder")
+    d.add_argument("--test-image", type=existing_file("test image"),
+                   help="self-test input: an image (resized to the model input) or a .npy array")
+    d.add_argument("--preprocess", type=existing_file("preprocess file"),
+                   help="JSON file: {resolution, channels, mean, std} (default: pixel / 255)")
+    d.add_argument("--name", type=non_empty("--name"), help="model name used in the generated files (default: the file name)")
+    d.add_argument("--force", action="store_true",
+                   help="replace what an earlier deploy wrote in --out (other files are kept)")
     d.add_argument("--allow-over-budget", action="store_true", help="write the project even if the model exceeds the board's budgets")
     d.add_argument("--console", choices=["uart", "semihosting", "usb-cdc"],
                    help="where the firmware prints (default: the board's; bare-metal and Pico SDK projects): uart "
@@ -297,7 +359,9 @@ def register(sub) -> None:
                         "prints nothing without one), usb-cdc (Pico)")
     d.set_defaults(func=cmd_deploy)
     f = sub.add_parser("flash", help="build and flash a generated project (QEMU boards: build and run)")
-    f.add_argument("project", help="folder made by ofa-mcu deploy (holds ofa-mcu.json)")
+    f.add_argument("project", type=existing_dir("project folder"),
+                   help="folder made by ofa-mcu deploy (holds ofa-mcu.json), or the output folder of ofa-mcu build "
+                        "(its project/ is used)")
     f.add_argument("--dry-run", action="store_true", help="print the exact commands without running them")
     f.add_argument("--tflm-dir", help="TFLite-Micro tree made by create_tflm_tree.py (make/cmake; compiled once into "
                    "a cached library under ~/.cache/ofa-mcu), or a pico-tflmicro checkout (pico-sdk); default $TFLM_DIR")

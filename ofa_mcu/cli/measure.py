@@ -9,38 +9,34 @@ from pathlib import Path
 
 from ..config import get_space
 from ..errors import UserError
+from ..validate import POSITIVE_INT, Number, existing_file
+from .common import add_seed_arg, add_space_arg
 
-
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return n
+# Subnets measured by one calibrate run (each is a conversion of a few seconds).
+SUBNETS = Number(1, 100_000, integer=True)
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
     """Convert each arch (random weights), measure it with TFLM, print one JSON line each."""
-    from ..io import atomic_write_bytes, refuse_clobber
+    import contextlib
+
+    from ..io import staged_output
     from ..quant.measure import measure_archs
     from .space import _load_archs
 
     cfg = get_space(args.space)
     archs = _load_archs(args.archs, cfg)
     keep = Path(args.keep) if args.keep else None
-    if keep is not None:
-        if keep.exists() and not keep.is_dir():
-            raise UserError(f"--keep {str(keep)!r} is a file; pass a directory")
-        for i in range(len(archs)):
-            refuse_clobber(keep / f"{i}.tflite", args.force, "converted model")
-    for i, record, tflite in measure_archs(archs, cfg, seed=args.seed, n_calib=args.calib):
-        if keep is not None:
-            atomic_write_bytes(keep / f"{i}.tflite", tflite)
-            record["path"] = str(keep / f"{i}.tflite")
-        sys.stdout.write(json.dumps(record) + "\n")
-        sys.stdout.flush()
+    what = "--keep folder"
+    # The models go into a staged folder that becomes --keep when every arch was measured.
+    with (staged_output(keep, args.force, inputs=[args.archs], what=what, kind="measure")
+          if keep is not None else contextlib.nullcontext()) as tmp:
+        for i, record, tflite in measure_archs(archs, cfg, seed=args.seed, n_calib=args.calib):
+            if tmp is not None:
+                (tmp / f"{i}.tflite").write_bytes(tflite)
+                record["path"] = str(keep / f"{i}.tflite")
+            sys.stdout.write(json.dumps(record) + "\n")
+            sys.stdout.flush()
     return 0
 
 
@@ -62,8 +58,6 @@ def _calibrate_target(args: argparse.Namespace, cfg, out: Path) -> int:
     if not trees:
         raise UserError("calibrate --target needs at least one --tflm-dir KERNELS=DIR (a TFLite-Micro tree per kernel set)")
     cores = tuple(c.strip() for c in args.cores.split(",") if c.strip())
-    if args.holdout >= args.n:
-        raise UserError(f"--holdout {args.holdout} leaves nothing to fit among -n {args.n}; measure more subnets")
     records = measure_target_records(cfg, args.n, trees, cores, seed=args.seed, cache=args.measurements)
     cal = fit_target(records[: args.n - args.holdout], records[args.n - args.holdout:],
                      load_calibration(cfg.name, out if out.is_file() else None), cfg)
@@ -77,14 +71,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure N random subnets, refit the tflm model, write the calibration, print errors."""
     from ..efficiency.tflm_model import calibrate_space, default_calibration_path, format_error_table
 
+    from ..io import check_output_file, check_writable
+
     cfg = get_space(args.space)
+    if args.holdout >= args.n:
+        raise UserError(f"--holdout {args.holdout} leaves nothing to fit among -n {args.n}; make --holdout "
+                        f"smaller than -n")
     if args.target:
         return _calibrate_target(args, cfg, Path(args.out) if args.out else default_calibration_path(cfg.name))
     out = Path(args.out) if args.out else default_calibration_path(cfg.name)
     if args.out:
-        from ..io import refuse_clobber
-
-        refuse_clobber(out, args.force, "calibration file")
+        check_output_file(out, args.force, inputs=[args.measurements], what="calibration file")
+    if args.measurements:
+        check_writable(args.measurements, "measurement cache")
     calib = calibrate_space(cfg, n=args.n, seed=args.seed, holdout=args.holdout, out_path=out,
                             measurements_path=args.measurements)
     print(format_error_table(calib))
@@ -95,20 +94,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     """Add ``measure`` and ``calibrate``."""
     p = sub.add_parser("measure", help="real TFLM arena, flatbuffer size and ops of arch dicts (random weights)")
-    p.add_argument("archs", help="JSON file: a list of arch dicts (or one arch dict)")
-    p.add_argument("--space", default="vww", help="search space config (default: vww)")
+    p.add_argument("archs", type=existing_file("arch file"), help="JSON file: a list of arch dicts (or one arch dict)")
+    add_space_arg(p)
     p.add_argument("--keep", metavar="DIR", help="also write each converted model as DIR/<index>.tflite")
-    p.add_argument("--force", action="store_true", help="overwrite existing files in --keep")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and calibration data")
-    p.add_argument("--calib", type=_positive, default=4, help="random calibration images per subnet (default 4)")
+    p.add_argument("--force", action="store_true", help="replace what an earlier run kept in --keep")
+    add_seed_arg(p, "seed of the random weights and calibration data (default 0)")
+    p.add_argument("--calib", type=Number(1, 10_000, integer=True), default=4,
+                   help="random calibration images per subnet (default 4)")
     p.set_defaults(func=cmd_measure)
 
     c = sub.add_parser("calibrate", help="measure random subnets with TFLM and refit the calibrated memory model")
-    c.add_argument("--space", default="vww", help="search space config (default: vww)")
-    c.add_argument("-n", type=_positive, default=100, help="random subnets to measure (default 100)")
-    c.add_argument("--holdout", type=_positive, default=50,
-                   help="of those, how many are held out of the fit to report its error (default 50)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the sampled subnets and their weights")
+    add_space_arg(c)
+    c.add_argument("-n", type=SUBNETS, default=100, help="random subnets to measure (default 100)")
+    c.add_argument("--holdout", type=POSITIVE_INT, default=50,
+                   help="of those, how many are held out of the fit to report its error (default 50; < -n)")
+    add_seed_arg(c, "seed of the sampled subnets and their weights (default 0)")
     c.add_argument("--out", help="calibration file (default: the packaged ofa_mcu/assets/calibration/<space>.json)")
     c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     c.add_argument("--measurements", metavar="FILE",

@@ -5,6 +5,15 @@ import argparse
 import json
 import sys
 
+from ..validate import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_INT, THREADS, existing_file
+from .common import add_seed_arg, add_space_arg
+
+
+def _recipe_names() -> list[str]:
+    from ..predictor.recipes import RECIPES
+
+    return sorted(RECIPES)
+
 
 def _recipe_from_args(args: argparse.Namespace):
     from ..predictor.recipes import get_recipe
@@ -34,16 +43,10 @@ def _set_threads(n: int | None) -> None:
 def cmd_fit(args: argparse.Namespace) -> int:
     """Train a predictor on a held-out split and write DIR (model, report.json/md, scatter.png)."""
     from ..config import get_space
-    from ..errors import UserError
     from ..predictor.fit import fit
     from ..predictor.recipes import get_recipe
 
     cfg = get_space(args.space)
-    for name, value, low in (("--epochs", args.epochs, 1), ("--members", args.members, 1),
-                             ("--min-steps", args.min_steps, 0), ("--distill-archs", args.distill_archs, 0),
-                             ("--threads", args.threads, 1)):
-        if value is not None and value < low:
-            raise UserError(f"{name} {value} must be at least {low}")
     recipe = _recipe_from_args(args)
     baselines = [get_recipe(n) for n in args.compare]
     _set_threads(args.threads)
@@ -104,36 +107,37 @@ def register(sub) -> None:
     s = p.add_subparsers(dest="predictor_command", metavar="SUBCOMMAND", required=True)
 
     f = s.add_parser("fit", help="train a predictor on pair files, holding out a validation split")
-    f.add_argument("--pairs", nargs="+", required=True, metavar="FILE",
+    pair_file = existing_file("pair file")
+    f.add_argument("--pairs", nargs="+", required=True, metavar="FILE", type=pair_file,
                    help="pair files: JSON lists of [arch_dict, top1_percent] (.json or .json.gz)")
     f.add_argument("--out", required=True, metavar="DIR", help="output directory (model + report)")
-    f.add_argument("--val-fraction", type=float, default=0.2, help="held-out fraction (default 0.2)")
-    f.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
-    f.add_argument("--recipe", default="default", help="training recipe: default, lab, small (default: default)")
-    f.add_argument("--space", default="vww", help="search space of the archs: vww, fashion_mnist (default vww)")
-    f.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (of each member)")
-    f.add_argument("--members", type=int, default=None, help="override the recipe's ensemble size")
-    f.add_argument("--min-steps", type=int, default=None,
+    f.add_argument("--val-fraction", type=OPEN_FRACTION, default=0.2, help="held-out fraction, in (0, 1) (default 0.2)")
+    add_seed_arg(f, "split and training seed (default 0)")
+    f.add_argument("--recipe", default="default", choices=_recipe_names(), help="training recipe (default: default)")
+    add_space_arg(f, "search space of the archs")
+    f.add_argument("--epochs", type=POSITIVE_INT, default=None, help="override the recipe's epochs (of each member)")
+    f.add_argument("--members", type=POSITIVE_INT, default=None, help="override the recipe's ensemble size")
+    f.add_argument("--min-steps", type=NON_NEGATIVE_INT, default=None,
                    help="override the recipe's minimum optimiser steps per MLP (epochs rise to reach it)")
-    f.add_argument("--distill-archs", type=int, default=None,
+    f.add_argument("--distill-archs", type=NON_NEGATIVE_INT, default=None,
                    help="override how many random archs the teachers label for distillation")
-    f.add_argument("--compare", nargs="*", default=[], metavar="RECIPE",
+    f.add_argument("--compare", nargs="*", default=[], metavar="RECIPE", choices=_recipe_names(),
                    help="also train these recipes on the same split and report them (e.g. --compare lab)")
-    f.add_argument("--threads", type=int, default=1,
+    f.add_argument("--threads", type=THREADS, default=1,
                    help="torch threads for training (default 1: these small MLPs gain little from more "
                         "threads and slow down badly on a busy machine)")
     f.add_argument("--quiet", action="store_true", help="no progress bars")
-    f.add_argument("--force", action="store_true", help="overwrite a non-empty output directory")
+    f.add_argument("--force", action="store_true", help="replace what an earlier fit wrote in --out")
     f.set_defaults(func=cmd_fit)
 
     e = s.add_parser("eval", help="metrics of a predictor on pair files (one JSON object)")
     e.add_argument("model", metavar="DIR", help="predictor directory, or a shipped predictor's space name (vww)")
-    e.add_argument("--pairs", nargs="+", required=True, metavar="FILE")
+    e.add_argument("--pairs", nargs="+", required=True, metavar="FILE", type=pair_file)
     e.add_argument("--held-out", action="store_true",
                    help="evaluate only on the validation split recorded at fit time (same pair files, same order)")
     e.set_defaults(func=cmd_eval)
 
     pr = s.add_parser("predict", help="predicted accuracy of each arch in a JSON list")
     pr.add_argument("model", metavar="DIR", help="predictor directory, or a shipped predictor's space name")
-    pr.add_argument("archs", help="JSON file: a list of arch dicts (or one arch dict)")
+    pr.add_argument("archs", type=existing_file("arch file"), help="JSON file: a list of arch dicts (or one arch dict)")
     pr.set_defaults(func=cmd_predict)

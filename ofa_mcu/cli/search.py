@@ -6,33 +6,47 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..validate import EVOLUTION_RANGES, POSITIVE, SAMPLES
+from .common import add_seed_arg, add_space_arg
 
 
 def add_budget_args(p: argparse.ArgumentParser) -> None:
     """The budget flags shared by ``search`` and ``build``."""
     g = p.add_argument_group("budget")
     g.add_argument("--board", help="target board from the catalog (ofa-mcu boards): its SRAM and flash become limits")
-    g.add_argument("--max-macs", type=float, help="multiply-accumulates per inference")
-    g.add_argument("--max-params", type=float, help="parameters")
-    g.add_argument("--max-sram-kb", type=float, help="SRAM for activations (KB = 1024 B)")
-    g.add_argument("--max-flash-kb", type=float, help="flash for the model (KB = 1024 B)")
-    g.add_argument("--max-latency-ms", type=float, help="estimated latency on the board (needs --board)")
+    g.add_argument("--max-macs", type=POSITIVE, help="multiply-accumulates per inference")
+    g.add_argument("--max-params", type=POSITIVE, help="parameters")
+    g.add_argument("--max-sram-kb", type=POSITIVE, help="SRAM for activations (KB = 1024 B)")
+    g.add_argument("--max-flash-kb", type=POSITIVE, help="flash for the model (KB = 1024 B)")
+    g.add_argument("--max-latency-ms", type=POSITIVE, help="estimated latency on the board (needs --board)")
+
+
+def add_strategy_args(g) -> None:
+    """The strategy flags ``search`` and ``build`` share (defaults: the lab's)."""
+    g.add_argument("--strategy", default="evolution", choices=["random", "evolution"])
+    r = EVOLUTION_RANGES
+    g.add_argument("--population", type=r["population"], default=100, help="evolution: archs per generation (default 100)")
+    g.add_argument("--generations", type=r["generations"], default=500, help="evolution: generations (default 500)")
+    g.add_argument("--samples", type=SAMPLES, default=1000, help="random search: candidates drawn (default 1000)")
 
 
 def add_search_args(p: argparse.ArgumentParser) -> None:
-    """Strategy flags shared by ``search`` and ``build`` (defaults: the lab's)."""
+    """Strategy flags of ``search`` (defaults: the lab's)."""
     g = p.add_argument_group("search")
-    g.add_argument("--strategy", default="evolution", choices=["random", "evolution"])
-    g.add_argument("--population", type=int, default=100)
-    g.add_argument("--generations", type=int, default=500)
-    g.add_argument("--parent-ratio", type=float, default=0.25)
-    g.add_argument("--mutation-ratio", type=float, default=0.5)
-    g.add_argument("--mutation-prob", type=float, default=0.1)
-    g.add_argument("--resolution-mutation-prob", type=float, default=0.5)
-    g.add_argument("--samples", type=int, default=1000, help="candidates drawn by random search")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--efficiency", help="efficiency model: analytic (the lab's arithmetic) or tflm (calibrated "
-                                         "TFLite-Micro arena/flatbuffer; the default with --board)")
+    add_strategy_args(g)
+    r = EVOLUTION_RANGES
+    g.add_argument("--parent-ratio", type=r["parent_ratio"], default=0.25,
+                   help="evolution: share of the population kept as parents, in (0, 1] (default 0.25)")
+    g.add_argument("--mutation-ratio", type=r["mutation_ratio"], default=0.5,
+                   help="evolution: share of the children made by mutation (the rest by crossover), in [0, 1]")
+    g.add_argument("--mutation-prob", type=r["mutation_prob"], default=0.1,
+                   help="evolution: per-gene mutation probability, in [0, 1] (default 0.1)")
+    g.add_argument("--resolution-mutation-prob", type=r["resolution_mutation_prob"], default=0.5,
+                   help="evolution: probability to mutate the input resolution, in [0, 1] (default 0.5)")
+    add_seed_arg(g)
+    g.add_argument("--efficiency", choices=["analytic", "tflm"],
+                   help="efficiency model: analytic (the lab's arithmetic) or tflm (calibrated TFLite-Micro "
+                        "arena/flatbuffer; the default with --board)")
     g.add_argument("--predictor", help="accuracy predictor: a directory from 'predictor fit' (default: the space's)")
 
 
@@ -70,8 +84,6 @@ def run_search(args: argparse.Namespace, cfg, progress: bool = True):
                                 cfg=cfg)
     strategy = get_strategy(args.strategy)
     if args.strategy == "random":
-        if args.samples < 1:
-            raise UserError("--samples must be at least 1")
         result = strategy(predictor, model, constraints, samples=args.samples, seed=args.seed, progress=progress)
     else:
         params = EvolutionParams(args.population, args.generations, args.parent_ratio, args.mutation_ratio,
@@ -88,23 +100,26 @@ def run_search(args: argparse.Namespace, cfg, progress: bool = True):
 def cmd_search(args: argparse.Namespace) -> int:
     """Run the search; print the result (JSON with --json) and optionally write files."""
     from ..config import get_space
-    from ..io import refuse_clobber, write_json
+    from ..io import check_output_folder, staged_output, write_json
     from ..search.constraints import format_metric
     from ..search.plot import plot_search
 
     cfg = get_space(args.space)
+    what = "search output folder"
+    inputs = [args.predictor] if args.predictor else []
     if args.out:
-        refuse_clobber(args.out, args.force, "search output folder")
+        check_output_folder(args.out, args.force, inputs=inputs, what=what)
     result, constraints, model, board = run_search(args, cfg, progress=not args.json)
     summary = result.summary()
     summary.update(space=cfg.name, efficiency_model=model.name, constraints=dict(constraints.limits),
                    metric_meaning=model.describe(), board=board.name if board else None)
     if args.out:
         out = Path(args.out)
-        write_json(out / "best_arch.json", result.best_arch)
-        write_json(out / "search.json", summary)
-        plot_search(result, constraints, out / "search.png")
         summary["files"] = {k: str(out / k) for k in ("best_arch.json", "search.json", "search.png")}
+        with staged_output(out, args.force, inputs=inputs, what=what, kind="search") as tmp:
+            write_json(tmp / "best_arch.json", result.best_arch)
+            write_json(tmp / "search.json", {k: v for k, v in summary.items() if k != "files"})
+            plot_search(result, constraints, tmp / "search.png")
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -123,10 +138,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     """Add ``search``."""
     p = sub.add_parser("search", help="find the most accurate subnet within a budget")
-    p.add_argument("--space", default="vww", help="search space (default: vww, the lab's)")
+    add_space_arg(p)
     add_budget_args(p)
     add_search_args(p)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--out", help="folder for best_arch.json, search.json and the plot search.png")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--force", action="store_true", help="replace what an earlier search wrote in --out")
     p.set_defaults(func=cmd_search)

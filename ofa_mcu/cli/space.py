@@ -9,6 +9,11 @@ import sys
 from ..config import get_space
 from ..errors import UserError
 from ..io import read_json
+from ..validate import Number, existing_file
+from .common import add_seed_arg, add_space_arg
+
+# Archs printed at once by ``space sample`` (a JSON list held in memory).
+SAMPLE_COUNT = Number(1, 1_000_000, integer=True)
 
 
 def _load_archs(path: str, cfg) -> list[dict]:
@@ -74,17 +79,18 @@ def register(sub) -> None:
     p = sub.add_parser("space", help="inspect architectures of the search space")
     s = p.add_subparsers(dest="space_command", metavar="SUBCOMMAND", required=True)
     st = s.add_parser("stats", help="MACs, params and memory of each arch in a JSON list")
-    st.add_argument("archs", help="JSON file: a list of arch dicts (or one arch dict)")
-    st.add_argument("--space", default="vww", help="search space config (default: vww)")
-    st.add_argument("--efficiency", nargs="+", help="efficiency models to evaluate (default: analytic and the "
-                                                    "calibrated tflm model: tflm_arena_bytes, tflite_bytes)")
+    st.add_argument("archs", type=existing_file("arch file"), help="JSON file: a list of arch dicts (or one arch dict)")
+    add_space_arg(st)
+    st.add_argument("--efficiency", nargs="+", choices=["analytic", "tflm"],
+                    help="efficiency models to evaluate (default: analytic and the calibrated tflm model: "
+                         "tflm_arena_bytes, tflite_bytes)")
     st.set_defaults(func=cmd_stats)
     sa = s.add_parser("sample", help="random arch dicts")
-    sa.add_argument("-n", type=int, default=10)
-    sa.add_argument("--seed", type=int, default=0)
-    sa.add_argument("--space", default="vww")
+    sa.add_argument("-n", type=SAMPLE_COUNT, default=10, help=f"how many ({SAMPLE_COUNT.describe()}; default 10)")
+    add_seed_arg(sa)
+    add_space_arg(sa)
     sa.set_defaults(func=cmd_sample)
     va = s.add_parser("validate", help="validate arch dicts and print their canonical forms")
-    va.add_argument("archs")
-    va.add_argument("--space", default="vww")
+    va.add_argument("archs", type=existing_file("arch file"), help="JSON file: a list of arch dicts (or one arch dict)")
+    add_space_arg(va)
     va.set_defaults(func=cmd_validate)

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..config import get_space
-from ..io import refuse_clobber
+from .common import add_seed_arg, add_space_arg, checkpoint_arg
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -41,11 +41,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..io import atomic_write_bytes
+    from ..io import atomic_write_bytes, check_output_file
     from ..nn import OFAMCUNet
 
     cfg = get_space(args.space)
-    refuse_clobber(args.out, args.force, "checkpoint")
+    check_output_file(args.out, args.force, what="checkpoint")
     torch.manual_seed(args.seed)
     net = OFAMCUNet(cfg)
     buf = io.BytesIO()
@@ -60,15 +60,16 @@ def register(sub) -> None:
     p = sub.add_parser("supernet", help="the OFA-MCUNet supernet: checkpoints and structure")
     s = p.add_subparsers(dest="supernet_command", metavar="SUBCOMMAND", required=True)
     ch = s.add_parser("check", help="check that a checkpoint loads into the supernet with strict=True")
-    ch.add_argument("checkpoint", metavar="CKPT", help=".pth file: a state_dict or {'state_dict': ...}")
-    ch.add_argument("--space", default="vww", help="search space config (default: vww)")
+    ch.add_argument("checkpoint", metavar="CKPT", type=checkpoint_arg("checkpoint"),
+                    help=".pth/.pt file: a state_dict or {'state_dict': ...}, fp16 or fp32")
+    add_space_arg(ch)
     ch.set_defaults(func=cmd_check)
     ma = s.add_parser("manifest", help="print the supernet's state_dict keys, shapes and dtypes as JSON")
-    ma.add_argument("--space", default="vww")
+    add_space_arg(ma)
     ma.set_defaults(func=cmd_manifest)
     it = s.add_parser("init", help="write a freshly initialised supernet checkpoint")
     it.add_argument("--out", required=True, help="output .pth path")
-    it.add_argument("--space", default="vww")
-    it.add_argument("--seed", type=int, default=0)
+    add_space_arg(it)
+    add_seed_arg(it)
     it.add_argument("--force", action="store_true", help="overwrite an existing file")
     it.set_defaults(func=cmd_init)

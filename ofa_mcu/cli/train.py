@@ -3,19 +3,52 @@ from __future__ import annotations
 
 import argparse
 
+from ..validate import (
+    IMAGES, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, THREADS, Number, NumberList, existing_file,
+)
+from .common import add_dataset_args, add_seed_arg, add_space_arg, checkpoint_arg, dataset_name
 
-def _floats(text: str) -> list[float]:
-    return [float(v) for v in text.split(",") if v.strip()]
+
+def _phases(text: str) -> list[str]:
+    """``--phases``: a comma list of known phase names."""
+    from ..train.phases import PHASES
+
+    names = [p.strip() for p in str(text).split(",")]
+    bad = [n for n in names if n not in PHASES]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown phase {bad[0]!r} in {text!r}; choose from {', '.join(PHASES)}")
+    return names
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """The run folder can be written (and is new, or --force/--resume), before any work. Under
+    torchrun only the first process checks: the others start while it fills the folder."""
+    import os
+
+    from ..io import check_not_an_input, check_writable, refuse_clobber
+
+    from ..errors import UserError
+
+    if os.environ.get("RANK", "0") != "0":
+        return
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UserError(f"--out {args.out!r} is a file; the run folder must be a folder path")
+    check_not_an_input(args.out, [args.data, args.init, args.scratch], "run folder")
+    if args.resume:
+        check_writable(args.out, "run folder")
+    else:
+        refuse_clobber(args.out, args.force, "training run folder")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train (or resume) a run in --out."""
+    _check_out(args)
     if args.scratch:
         return _scratch(args)
     from ..train.phases import PHASE_ORDER
     from ..train.trainer import Trainer, TrainConfig
 
-    phases = tuple(p.strip() for p in args.phases.split(",")) if args.phases else PHASE_ORDER
+    phases = tuple(args.phases) if args.phases else PHASE_ORDER
     default = TrainConfig()
     n = len(phases)
 
@@ -25,9 +58,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return tuple(values) if len(values) > 1 else tuple(values) * n
 
     cfg = TrainConfig(
-        space=args.space, dataset=args.dataset, data_root=args.data, phases=phases,
-        epochs=per_phase(None if args.epochs is None else [int(v) for v in _floats(args.epochs)], default.epochs),
-        lrs=per_phase(None if args.lr is None else _floats(args.lr), default.lrs),
+        space=args.space, dataset=dataset_name(args), data_root=args.data, phases=phases,
+        epochs=per_phase(args.epochs, default.epochs),
+        lrs=per_phase(args.lr, default.lrs),
         optimizer=args.optimizer,
         weight_decay=args.weight_decay if args.weight_decay is not None else (
             default.weight_decay if args.optimizer == "sgd" else 0.05),
@@ -62,9 +95,9 @@ def _scratch(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     space = get_space(args.space)
     arch = validate_arch(read_json(args.scratch, "arch file"), space)
-    epochs = int(_floats(args.epochs)[0]) if args.epochs else 13
-    lr = _floats(args.lr)[0] if args.lr else 0.1
-    res = train_scratch(arch, space, get_dataset(args.dataset, root=args.data), args.out, epochs=epochs, lr=lr,
+    epochs = args.epochs[0] if args.epochs else 13
+    lr = args.lr[0] if args.lr else 0.1
+    res = train_scratch(arch, space, get_dataset(dataset_name(args), root=args.data), args.out, epochs=epochs, lr=lr,
                         batch_size=args.batch_size, eval_images=args.eval_images, seed=args.seed, resume=args.resume,
                         force=args.force, steps_per_epoch=args.steps_per_epoch, progress=not args.quiet)
     print(f"from scratch, {epochs} epochs: holdout top-1 {res['top1']:.2f} % ({res['n']} images)")
@@ -75,32 +108,34 @@ def register(sub) -> None:
     """Add ``train``."""
     p = sub.add_parser("train", help="train a supernet by progressive shrinking (torchrun for several processes)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, train.png, supernet.pt")
-    p.add_argument("--space", default="fashion_mnist")
-    p.add_argument("--dataset", default="fashion_mnist", help="fashion_mnist, vww or imagefolder")
-    p.add_argument("--data", help="dataset root (default: where the dataset is installed)")
-    p.add_argument("--phases", help="comma list of phases: progressive shrinking largest,kernel,depth,expand,width "
+    add_space_arg(p)
+    add_dataset_args(p)
+    p.add_argument("--phases", type=_phases,
+                   help="comma list of phases: progressive shrinking largest,kernel,depth,expand,width "
                    "(the default), or sandwich (every dimension at once, in-place distillation)")
-    p.add_argument("--epochs", help="epochs per phase, comma list or one value for all")
-    p.add_argument("--lr", help="base learning rate per phase, comma list or one value")
+    p.add_argument("--epochs", type=NumberList(POSITIVE_INT), help="epochs per phase, comma list or one value for all")
+    p.add_argument("--lr", type=NumberList(POSITIVE), help="base learning rate per phase, comma list or one value")
     p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--subnets-per-step", type=int, default=2)
-    p.add_argument("--kd-ratio", type=float, default=1.0, help="weight of the distillation loss")
-    p.add_argument("--child-label-weight", type=float, default=0.0,
+    p.add_argument("--weight-decay", type=NON_NEGATIVE)
+    p.add_argument("--batch-size", type=Number(2, 65_536, integer=True), default=128)
+    p.add_argument("--subnets-per-step", type=Number(1, 1_000, integer=True), default=2)
+    p.add_argument("--kd-ratio", type=NON_NEGATIVE, default=1.0, help="weight of the distillation loss")
+    p.add_argument("--child-label-weight", type=NON_NEGATIVE, default=0.0,
                    help="sandwich: weight of the labels' loss on the non-largest subnets (default 0: soft labels only)")
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--budget-minutes", type=float,
+    p.add_argument("--label-smoothing", type=Number(0, 1, hi_open=True), default=0.1)
+    p.add_argument("--budget-minutes", type=POSITIVE,
                    help="stop with a checkpoint after this many minutes (continue later with --resume)")
-    p.add_argument("--steps-per-epoch", type=int, help="cap the steps of each epoch (short runs)")
-    p.add_argument("--eval-images", type=int, default=5000)
-    p.add_argument("--calib-images", type=int, default=1000)
-    p.add_argument("--phase-eval-subnets", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="torch threads per process (1 is fastest on a busy machine)")
+    p.add_argument("--steps-per-epoch", type=POSITIVE_INT, help="cap the steps of each epoch (short runs)")
+    p.add_argument("--eval-images", type=IMAGES, default=5000)
+    p.add_argument("--calib-images", type=IMAGES, default=1000)
+    p.add_argument("--phase-eval-subnets", type=NON_NEGATIVE_INT, default=10)
+    add_seed_arg(p)
+    p.add_argument("--threads", type=THREADS, help="torch threads per process (1 is fastest on a busy machine)")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory layout")
-    p.add_argument("--init", metavar="WEIGHTS", help="start from these supernet weights (fine-tune a trained one)")
-    p.add_argument("--scratch", metavar="ARCH.json", help="instead: train this one subnet from scratch (baseline)")
+    p.add_argument("--init", metavar="WEIGHTS", type=checkpoint_arg(),
+                   help="start from these supernet weights (fine-tune a trained one)")
+    p.add_argument("--scratch", metavar="ARCH.json", type=existing_file("arch file"),
+                   help="instead: train this one subnet from scratch (baseline)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out after its last epoch")
     p.add_argument("--force", action="store_true", help="start over in an existing --out")
     p.add_argument("--quiet", action="store_true")

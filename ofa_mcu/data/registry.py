@@ -1,7 +1,9 @@
 """Named datasets -> :class:`DatasetSplits` (train / holdout / test / calib), and loaders.
 
 ``get_dataset("fashion_mnist")`` is the default (Debian package); ``"imagefolder"`` takes any
-folder in the lab's layout; ``"vww"`` is an ImageFolder root made by ``ofa-mcu data build-vww``.
+folder in the lab's layout; ``"vww"`` is an ImageFolder root made by ``ofa-mcu data build-vww``
+(``train/`` and ``val/``) or any folder of class folders (``person/``, ``non-person/``), read
+with the lab's normalisation. :func:`dataset_for_space` names the dataset a space was made for.
 """
 from __future__ import annotations
 
@@ -80,6 +82,17 @@ class DatasetSplits:
 
 Builder = Callable[..., DatasetSplits]
 DATASETS: dict[str, Builder] = {}
+# The dataset each search space was made for (what --dataset defaults to for a --space).
+SPACE_DATASETS = {"fashion_mnist": "fashion_mnist", "vww": "vww"}
+
+
+def dataset_for_space(space: str) -> str:
+    """The dataset a search space was made for (``vww`` -> ``vww``)."""
+    try:
+        return SPACE_DATASETS[space]
+    except KeyError:
+        raise UserError(f"space {space!r} has no default dataset; pass --dataset "
+                        f"(one of {', '.join(sorted(DATASETS))})") from None
 
 
 def register_dataset(name: str):
@@ -138,7 +151,7 @@ def _build_fashion_mnist(root=None, image_size=None, augment=True, calib_images=
 
 
 def _folder_splits(
-    name: str, root, image_size, augment, calib_images, channels, mean, std, require_val: bool
+    name: str, root, image_size, augment, calib_images, channels, mean, std
 ) -> DatasetSplits:
     root = Path(root)
     if not root.is_dir():
@@ -150,11 +163,6 @@ def _folder_splits(
         return ImageFolderDataset(path, size, channels=channels, mean=mean, std=std)
 
     has_train, has_val = (root / "train").is_dir(), (root / "val").is_dir()
-    if require_val and not (has_train and has_val):
-        raise UserError(
-            f"{name} root {str(root)!r} needs train/ and val/ subfolders; "
-            "build it with `ofa-mcu data build-vww --coco-root DIR --out DIR` for both splits"
-        )
     if has_train and has_val:
         train_all, val = folder(root / "train"), folder(root / "val")
         if train_all.class_names != val.class_names:
@@ -193,14 +201,15 @@ def _build_imagefolder(
         raise UserError("the imagefolder dataset needs a path; pass --data DIR (a folder with train/ and val/, or class folders)")
     mean = tuple(mean) if mean is not None else LAB_MEAN[:channels]
     std = tuple(std) if std is not None else LAB_STD[:channels]
-    return _folder_splits("imagefolder", root, image_size, augment, calib_images, channels, mean, std, require_val=False)
+    return _folder_splits("imagefolder", root, image_size, augment, calib_images, channels, mean, std)
 
 
 @register_dataset("vww")
 def _build_vww(root=None, image_size=None, augment=True, calib_images=DEFAULT_CALIB_IMAGES) -> DatasetSplits:
     if root is None:
-        raise UserError("the vww dataset needs its folder; pass --data DIR (made by `ofa-mcu data build-vww`)")
-    splits = _folder_splits("vww", root, image_size, augment, calib_images, 3, LAB_MEAN, LAB_STD, require_val=True)
+        raise UserError("the vww dataset needs its folder; pass --data DIR (class folders person/ and non-person/, "
+                        "or train/ and val/ made by `ofa-mcu data build-vww`)")
+    splits = _folder_splits("vww", root, image_size, augment, calib_images, 3, LAB_MEAN, LAB_STD)
     manifest = Path(root) / "labels.json"
     if manifest.is_file():
         splits.extra["manifest"] = str(manifest)

@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import UserError
-from ..io import read_json, refuse_clobber, write_json
+from ..io import check_output_folder, read_json, staged_output, write_json
 
 CLASS_FOLDERS = ("non-person", "person")
 AREA_SOURCES = ("bbox", "segmentation")
@@ -102,8 +102,9 @@ def build_vww(
     """Make ``out/<train|val>/<non-person|person>/`` from ``coco_root/<split>/`` and
     ``coco_root/annotations/instances_<split>.json``; update ``out/labels.json``.
 
-    The split folder is written under a temporary name and renamed when complete, so a failed
-    run leaves no half-built split. An existing split folder is replaced only with ``force``.
+    The split folder is written under a temporary name and moved into place when complete, so
+    a failed run leaves no half-built split. An existing split folder is replaced only with
+    ``force`` and only if build-vww wrote it (``ofa_mcu.io``'s output rule).
     Returns the split's summary (counts per class, settings).
     """
     from tqdm import tqdm
@@ -126,7 +127,8 @@ def build_vww(
     if dest_name not in ("train", "val"):
         raise UserError(f"--out-split must be train or val, got {dest_name!r}")
     dest = out / dest_name
-    refuse_clobber(dest, force, "VWW split folder")
+    what = "VWW split folder"
+    check_output_folder(dest, force, inputs=[coco_root], what=what)
 
     coco = read_json(ann_path, "COCO annotations")
     fractions = person_fractions(coco, area_source=area_source)
@@ -141,25 +143,16 @@ def build_vww(
     if len(set(names)) != len(names):
         raise UserError(f"{ann_path.name} lists two images with the same file name; VWW needs unique names")
 
-    tmp = out / f".{dest_name}.building"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    for c in CLASS_FOLDERS:
-        (tmp / c).mkdir(parents=True)
     labels: dict[str, int] = {}
     counts = [0, 0]
-    try:
+    with staged_output(dest, force, inputs=[coco_root], what=what, kind="vww split") as tmp:
+        for c in CLASS_FOLDERS:
+            (tmp / c).mkdir(parents=True)
         for im, name in tqdm(list(zip(images, names)), desc=f"vww {split}", unit="img", disable=not progress):
             lab = vww_label(fractions[im["id"]], area_fraction)
             _place(image_dir / im["file_name"], tmp / CLASS_FOLDERS[lab] / name, link)
             labels[name] = lab
             counts[lab] += 1
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
 
     summary = {
         "coco_split": split,

@@ -1,4 +1,11 @@
-"""Strict checkpoint loading with one-line errors naming the first wrong key or shape."""
+"""The one checkpoint reader and strict loading, with one-line errors naming the first wrong
+key or shape.
+
+Every command that reads supernet weights goes through :func:`read_checkpoint`: any file name
+(``.pth``, ``.pt``, ...), a bare state_dict or the lab's ``{"state_dict": ...}`` (or a
+training checkpoint's ``{"model": ...}``), a DataParallel ``module.`` prefix, fp16 or fp32
+tensors (floating tensors come back as fp32).
+"""
 from __future__ import annotations
 
 import os
@@ -13,16 +20,17 @@ from ..errors import UserError
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
-    """The state_dict in a ``.pth`` file: a plain state_dict, or one under a ``state_dict``
-    key (the lab's format). A ``module.`` prefix on every key (DataParallel) is removed."""
+    """The state_dict in a checkpoint file (see the module docstring), floating tensors as fp32."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"checkpoint {str(path)!r} is a folder; pass the .pth/.pt file")
     if not path.is_file():
         raise UserError(f"checkpoint {str(path)!r} does not exist; check the path")
     with open(path, "rb") as f:
         head = f.read(4)
     if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):
-        raise UserError(f"{str(path)!r} is not a PyTorch checkpoint; pass a .pth file written by "
-                        f"torch.save(net.state_dict(), path)")
+        raise UserError(f"{str(path)!r} is not a PyTorch checkpoint (or it is truncated); pass a .pth file written "
+                        f"by torch.save(net.state_dict(), path)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; the first line is what matters
@@ -32,18 +40,25 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return unwrap_state(obj, str(path))
 
 
+# Keys under which checkpoints keep their state_dict: the lab's, then a training checkpoint's.
+STATE_KEYS = ("state_dict", "model")
+
+
 def unwrap_state(obj, where: str = "checkpoint") -> dict:
-    """The state_dict inside ``obj`` (itself, or ``obj['state_dict']``), with a DataParallel
-    ``module.`` prefix stripped."""
-    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
-        obj = obj["state_dict"]
+    """The state_dict inside ``obj`` (itself, or under one of :data:`STATE_KEYS`), with a
+    DataParallel ``module.`` prefix stripped and floating tensors as fp32."""
+    if isinstance(obj, Mapping):
+        for key in STATE_KEYS:
+            if isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+                break
     if not isinstance(obj, Mapping):
         raise UserError(f"{where} holds a {type(obj).__name__}, not a state_dict; "
                         f"save the supernet with torch.save(net.state_dict(), path)")
     keys = list(obj)
     if keys and all(isinstance(k, str) and k.startswith("module.") for k in keys):
         obj = {k[len("module."):]: v for k, v in obj.items()}
-    return dict(obj)
+    return {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v for k, v in obj.items()}
 
 
 def state_mismatch(expected: Mapping[str, torch.Tensor], state: Mapping) -> str | None:

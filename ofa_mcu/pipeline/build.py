@@ -4,20 +4,25 @@ Stages: search (the board's budget through the calibrated TFLM predictor) -> ext
 subnet from the trained supernet, BN re-calibrated) -> quantize and verify (float, ONNX
 Runtime int8, TFLite int8 and TFLM on the evaluation images) -> emit (the firmware project)
 -> report. Everything is written into a temporary sibling folder that replaces ``out``
-only when the build succeeded, so a failure leaves nothing half-written.
+only when the build succeeded, so a failure leaves nothing half-written (``ofa_mcu.io``'s
+output rule: ``--force`` replaces only what an earlier build wrote; temporary folders of
+builds that died are removed by the next one). Every input (board, build system, space,
+dataset, checkpoint, numbers) is checked before the search starts.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
-from ..io import refuse_clobber
+from ..io import staged_output, write_json
+from ..space import DEFAULT_SPACE
+from ..validate import IMAGES, NON_NEGATIVE, POSITIVE, SAMPLES
 from .stages import Stages
 
 BACKENDS = ("tflm", "native")
@@ -29,8 +34,8 @@ class BuildOptions:
 
     board: str
     out: str | None = None
-    space: str = "fashion_mnist"
-    dataset: str = "fashion_mnist"
+    space: str = DEFAULT_SPACE
+    dataset: str | None = None  # None: the dataset the space was made for
     data_root: str | None = None
     supernet: str | None = None
     predictor: str | None = None
@@ -79,63 +84,89 @@ def _confusion(logits: np.ndarray, labels: np.ndarray, k: int) -> list[list[int]
 
 
 def load_default_supernet(cfg, path: str | None = None):
-    """The supernet with its trained weights (the shipped default for ``cfg`` unless ``path``)."""
-    import torch
-
+    """The supernet with its trained weights (the shipped default for ``cfg`` unless ``path``),
+    read by the one checkpoint reader (``ofa_mcu.nn.read_checkpoint``: any format)."""
     from ..assets import default_supernet
     from ..nn import OFAMCUNet, load_supernet_state
 
     net = OFAMCUNet(cfg)
-    src = Path(path) if path else default_supernet(cfg.name)
-    state = torch.load(src, map_location="cpu", weights_only=True) if src.suffix == ".pt" else None
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}  # shipped in fp16
-    load_supernet_state(net, state)
+    load_supernet_state(net, path or default_supernet(cfg.name))
     return net.eval()
 
 
+def check_build_system(backend: str, board, build_system: str | None) -> None:
+    """A UserError unless ``build_system`` fits ``backend`` and ``board`` (None: the default)."""
+    from codegen.native.emit import BUILD_SYSTEM
+    from codegen.project import choose_build_system
+
+    if backend == "tflm":
+        choose_build_system(board, build_system)
+    elif build_system not in (None, BUILD_SYSTEM):
+        raise UserError(f"--build-system {build_system} is for --backend tflm; native projects build with their "
+                        f"own Makefile ({BUILD_SYSTEM}): drop --build-system")
+
+
+def _check_numbers(opts: BuildOptions) -> None:
+    for flag, value, rng in (("--calib-images", opts.calib_images, IMAGES),
+                             ("--bn-calib-images", opts.bn_calib_images, IMAGES),
+                             ("--eval-images", opts.eval_images, IMAGES),
+                             ("--finetune-epochs", opts.finetune_epochs, NON_NEGATIVE),
+                             ("--finetune-lr", opts.finetune_lr, POSITIVE)):
+        rng.check(flag, value)
+
+
 def run_build(opts: BuildOptions) -> BuildResult:
-    """Run every stage; returns the project folder and the results behind the report."""
+    """Check every input, then run every stage; returns the project folder and the results
+    behind the report."""
     from ..boards import load_board
     from ..config import get_space
+    from ..data import dataset_for_space, get_dataset
+    from ..predictor import load_predictor
+    from ..search import EvolutionParams
+    from ..efficiency import get_efficiency_model
+    from ..search.budget import budget_limits
+    from ..search.constraints import check_satisfiable
 
     if opts.backend not in BACKENDS:
         raise UserError(f"unknown backend {opts.backend!r}; choose one of {', '.join(BACKENDS)}")
+    _check_numbers(opts)
     board = load_board(opts.board)
     cfg = get_space(opts.space)
+    check_build_system(opts.backend, board, opts.build_system)
+    if opts.strategy == "evolution":
+        EvolutionParams(population=opts.population, generations=opts.generations)
+    else:
+        SAMPLES.check("--samples", opts.samples)
+    constraints = budget_limits(board=board, cfg=cfg, backend=opts.backend, **opts.limits)
+    check_satisfiable(get_efficiency_model("tflm", cfg, plan="peak"), constraints)
+    predictor = load_predictor(opts.predictor or cfg.name)
+    if predictor.space != cfg:
+        raise UserError(f"the predictor was trained for space {predictor.space.name!r}, not {cfg.name!r}; "
+                        f"pass --space {predictor.space.name} or a predictor for {cfg.name}")
     out = Path(opts.out or f"out/{board.name}")
-    refuse_clobber(out, opts.force, "output folder")
-    stages = Stages(6, quiet=opts.quiet)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
-    try:
-        results = _run_stages(opts, board, cfg, tmp, stages)
+    inputs = [x for x in (opts.supernet, opts.predictor, opts.data_root) if x]
+    with staged_output(out, opts.force, inputs=inputs, kind="build") as tmp:
+        dataset = opts.dataset or dataset_for_space(cfg.name)
+        data = get_dataset(dataset, root=opts.data_root)
+        if data.num_classes != cfg.n_classes or data.channels != cfg.in_channels:
+            raise UserError(f"dataset {dataset!r} has {data.num_classes} classes and {data.channels} channel(s); "
+                            f"space {cfg.name!r} needs {cfg.n_classes} and {cfg.in_channels}: pass a matching "
+                            f"--space or --data")
+        supernet = load_default_supernet(cfg, opts.supernet)
+        stages = Stages(6, quiet=opts.quiet)
+        results = _run_stages(opts, board, cfg, data, supernet, predictor, constraints, tmp, stages)
         results["timings"] = dict(stages.seconds)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_json(tmp / "model" / "results.json", results)
     return BuildResult(out, results, stages.seconds)
 
 
-def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> dict:
+def _run_stages(opts: BuildOptions, board, cfg, data, supernet, predictor, constraints, tmp: Path,
+                stages: Stages) -> dict:
     from .. import __version__
-    from ..data import get_dataset
     from ..efficiency import get_efficiency_model
-    from ..io import write_json
-    from ..predictor import load_predictor
     from ..report import collect_versions, model_fields, write_report
     from ..report import board_fields
     from ..search import EvolutionParams, get_strategy
-    from ..search.budget import budget_limits
     from ..search.plot import plot_search
 
     model_dir = tmp / "model"
@@ -146,8 +177,6 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
 
         fast = WithLatency(get_efficiency_model("tflm", cfg, plan="peak"), board)
         effmodel = WithLatency(get_efficiency_model("tflm", cfg), board)
-        predictor = load_predictor(opts.predictor or cfg.name)
-        constraints = budget_limits(board=board, cfg=cfg, backend=opts.backend, **opts.limits)
         strategy = get_strategy(opts.strategy)
         if opts.strategy == "random":
             found = strategy(predictor, fast, constraints, samples=opts.samples, seed=opts.seed)
@@ -170,12 +199,6 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
         from ..train.subnet_eval import calibrated_subnet
 
         torch.manual_seed(opts.seed)
-        data = get_dataset(opts.dataset, root=opts.data_root)
-        if data.num_classes != cfg.n_classes or data.channels != cfg.in_channels:
-            raise UserError(f"dataset {opts.dataset!r} does not match space {cfg.name!r} "
-                            f"({data.num_classes} classes, {data.channels} channels vs {cfg.n_classes}, "
-                            f"{cfg.in_channels})")
-        supernet = load_default_supernet(cfg, opts.supernet)
         finetune = None
         if opts.finetune_epochs > 0:
             from ..train.finetune import finetune_subnet
@@ -194,7 +217,7 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
     eval_split = data.test if data.test is not None else data.holdout
     with stages("quantize", f"ONNX + ORT int8, full-int8 TFLite, run float/ORT/TFLite/TFLM on "
                             f"{min(opts.eval_images, len(eval_split))} images"):
-        from ..quant import evaluate_paths, input_quant, measure_tflm, output_quant
+        from ..quant import evaluate_paths, input_quant, measure_tflm
 
         calib, _ = _images(data.calib, opts.calib_images, r)
         images, labels = _images(eval_split, opts.eval_images, r)
@@ -229,8 +252,8 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
 
             _, summary = deploy_native(tflite, board, project, **common)
             native = report_results(summary, project)["memory"]["native"]
-            if native.get("plan_png"):
-                native["plan_png"] = str(Path(native["plan_png"]).relative_to(tmp.resolve()))
+            if native.get("plan_png"):  # relative to results.json, as every path in it
+                native["plan_png"] = os.path.relpath(native["plan_png"], model_dir.resolve())
             logits = _verify_native(project, board, q, paths["logits"]["tflm"], stages)
             paths["logits"]["native"] = logits
             top1["native"] = 100.0 * float((logits.argmax(1) == labels).mean())
@@ -243,8 +266,10 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
         accuracy = {names[p]: {"top1": top1[p] / 100.0, "confusion": _confusion(lg, labels, k),
                                "n": int(len(labels))} for p, lg in paths["logits"].items()}
         from ..quant import agreement as agreement_of
+        from ..quant.tflite_inspect import inspect_tflite
 
         agree = agreement_of(paths["logits"])
+        io = inspect_tflite(tflite)
         results = {
             "schema": 1,
             "title": f"ofa-mcu build: {cfg.name} subnet on {board.name}",
@@ -252,8 +277,7 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
             "backend": opts.backend,
             "model": {"name": f"ofa_{cfg.name}", **model_fields(arch, cfg),
                       "tflite_bytes": len(tflite), "ops": measured["ops"],
-                      "input": {"scale": float(s), "zero_point": int(zp)},
-                      "output": dict(zip(("scale", "zero_point"), map(float, output_quant(tflite))))},
+                      "input": io["input"], "output": io["output"]},
             "dataset": {"name": data.name, "split": eval_split_name(data), "images": int(len(labels)),
                         "class_names": list(data.class_names)},
             "accuracy": accuracy,
@@ -261,24 +285,29 @@ def _run_stages(opts: BuildOptions, board, cfg, tmp: Path, stages: Stages) -> di
             "memory": {
                 "board": board_fields(board),
                 "predicted": {"sram_bytes": arena_with_margin(predicted["tflm_arena_bytes_host"])["total"],
+                              "tflm_arena_bytes_host": int(predicted["tflm_arena_bytes_host"]),
+                              "tflm_arena_bytes_target": int(predicted["tflm_arena_bytes_target"]),
                               "flash_bytes": int(predicted["tflite_bytes"]),
-                              "source": "calibrated TFLM predictor: host arena + codegen margin; 32-bit target "
-                                        f"arena {predicted['tflm_arena_bytes_target']} B"},
+                              "source": "calibrated TFLM memory model (the search's); sram_bytes = the predicted "
+                                        "host arena + the firmware's margin"},
                 "measured": {"tflm_arena_bytes": measured["tflm_arena_bytes"], "head": measured["head"],
                              "tail": measured["tail"],
                              "arena_bytes": arena_with_margin(measured["tflm_arena_bytes"])["total"],
-                             "tflite_bytes": len(tflite), "note": "64-bit host TFLM interpreter"},
+                             "tflite_bytes": len(tflite),
+                             "note": "64-bit host TFLM interpreter; arena_bytes = that arena + the firmware's margin "
+                                     f"({arena_with_margin(0)['margin_rule']})"},
             },
             "search": {**found.summary(), "efficiency_model": effmodel.name,
-                       "constraints": dict(constraints.limits), "plot_png": "model/search.png"},
+                       "constraints": dict(constraints.limits), "constraint_sources": dict(constraints.sources),
+                       "plot_png": "search.png"},
             "versions": collect_versions(),
         }
         if native is not None:
             results["memory"]["native"] = native
         if finetune is not None:
             results["finetune"] = finetune
-        write_json(model_dir / "results.json", results)
-        write_report(results, tmp / "report", base_dir=tmp)
+        results["timings"] = dict(stages.seconds)
+        write_report(results, tmp / "report", base_dir=model_dir)  # paths in results are relative to model/
     return results
 
 
@@ -326,8 +355,8 @@ def summary_lines(res: BuildResult) -> list[str]:
         + (f"; fine-tuned {r['finetune']['epochs']} epochs ({r['finetune']['seconds']:.0f} s)" if "finetune" in r else ""),
         "top-1 on " + f"{r['dataset']['images']} {r['dataset']['split']} images: " + ", ".join(
             f"{k} {100 * v['top1']:.2f} %" if "top1" in v else k for k, v in acc.items()),
-        f"SRAM: predicted {mem['predicted']['sram_bytes'] / 1024:.1f} KB, measured "
-        f"{mem['measured']['arena_bytes'] / 1024:.1f} KB (arena + margin), budget {b['model_sram_budget'] / 1024:.1f} KB",
+        f"SRAM for the TFLM arena (64-bit host arena + margin): predicted {mem['predicted']['sram_bytes'] / 1024:.1f} KB, "
+        f"measured {mem['measured']['arena_bytes'] / 1024:.1f} KB, budget {b['model_sram_budget'] / 1024:.1f} KB",
         f"flash: predicted {mem['predicted']['flash_bytes'] / 1024:.1f} KB, measured "
         f"{mem['measured']['tflite_bytes'] / 1024:.1f} KB (.tflite), budget {b['model_flash_budget'] / 1024:.1f} KB",
     ]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import SpaceConfig
 from ..errors import UserError
-from ..io import refuse_clobber
+from ..io import check_output_folder, staged_output
 from ..space.batch import ArchBatch, sample_batch
 from .metrics import regression_metrics
 from .model import AccuracyPredictor
@@ -85,9 +85,7 @@ def fit(pair_files: Sequence[str], out_dir: str | Path, recipe: Recipe, cfg: Spa
     the same split, and write the model, ``report.json``, ``report.md`` and ``scatter.png`` to
     ``out_dir``. Returns the report dict."""
     out_dir = Path(out_dir)
-    refuse_clobber(out_dir, force, "output directory")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"output {str(out_dir)!r} is a file; give a directory path for --out")
+    check_output_folder(out_dir, force, inputs=pair_files, what="output directory")
     pairs = load_pairs(pair_files, cfg)
     tr, va = split_pairs(pairs, val_fraction, seed)
     train, val = pairs.take(tr), pairs.take(va)
@@ -117,9 +115,9 @@ def fit(pair_files: Sequence[str], out_dir: str | Path, recipe: Recipe, cfg: Spa
     }
     pred.meta.update({"data": data, "metrics": models[recipe.name],
                       "baselines": {k: v for k, v in models.items() if k != recipe.name}})
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pred.save(out_dir)
-    write_report(out_dir, report, y, val.acc, val.batch.image_size)
+    with staged_output(out_dir, force, inputs=pair_files, what="output directory", kind="predictor") as tmp:
+        pred.save(tmp)
+        write_report(tmp, report, y, val.acc, val.batch.image_size)
     return report
 
 

@@ -88,9 +88,10 @@ def memory_rows(r: Mapping) -> list[MemoryRow]:
         rows.append(MemoryRow(memory, source, label, used, board.get(f"{prefix}model_{kind}_budget"),
                               board.get(f"{prefix}runtime_{kind}_bytes"), board.get(f"{kind}_bytes")))
 
-    add("SRAM", "predicted", "SRAM, predicted arena", pred.get("sram_bytes"))
-    if meas.get("arena_bytes") is not None:
-        add("SRAM", "measured", "SRAM, measured TFLM arena + margin", meas["arena_bytes"])
+    reserved = (mem.get("reserved") or {}).get("arena_bytes", meas.get("arena_bytes"))
+    add("SRAM", "predicted", "SRAM, arena reserved (predicted host arena + margin)", pred.get("sram_bytes"))
+    if reserved is not None:
+        add("SRAM", "measured", "SRAM, arena reserved (measured host arena + margin)", reserved)
     else:
         add("SRAM", "measured", "SRAM, measured TFLM arena", meas.get("tflm_arena_bytes"))
     add("SRAM", "native", "SRAM, native C peak", nat.get("peak_bytes"), "native_")
@@ -104,6 +105,77 @@ def memory_rows(r: Mapping) -> list[MemoryRow]:
         rows.append(MemoryRow("flash", "native", "flash, native firmware image (code + weights)",
                               nat["flash_bytes"], board.get("flash_bytes"), None, board.get("flash_bytes")))
     return rows
+
+
+@dataclass(frozen=True)
+class SramLine:
+    """One SRAM figure with one meaning, and how it relates to the others."""
+
+    key: str  # predicted, predicted_target, host, target, reserved_arena, stack, heap, budget, native
+    label: str
+    used: int
+    relation: str | None = None
+
+
+TARGET_SOURCES = {"measured-qemu": "measured in QEMU", "derived": "derived from the host arena"}
+
+
+def _vs(a: int, b: int | None, what: str) -> str | None:
+    if not b:
+        return None
+    return f"{a - b:+,} B ({100.0 * (a - b) / b:+.2f} %) vs {what}"
+
+
+def sram_lines(r: Mapping) -> list[SramLine]:
+    """Every SRAM figure of the results, one line per meaning: the predicted arena, the arena
+    measured by the 64-bit host interpreter, the arena on the 32-bit target (measured in QEMU
+    or derived), what the firmware reserves (arena, stack, heap), the board's budget and the
+    native buffer; a line is there only when its figure is."""
+    mem = r.get("memory") or {}
+    pred, meas, nat = (mem.get(k) or {} for k in ("predicted", "measured", "native"))
+    target, reserved, board = (mem.get(k) or {} for k in ("target", "reserved", "board"))
+    host = meas.get("tflm_arena_bytes")
+    tgt = target.get("arena_bytes")
+    lines: list[SramLine] = []
+    if pred.get("tflm_arena_bytes_host") is not None:
+        ph = pred["tflm_arena_bytes_host"]
+        lines.append(SramLine("predicted", "arena predicted for the 64-bit host (calibrated TFLM memory model)", ph,
+                              _vs(ph, host, "the measured host arena")))
+        if pred.get("tflm_arena_bytes_target") is not None and tgt is None:
+            pt = pred["tflm_arena_bytes_target"]
+            lines.append(SramLine("predicted_target", "arena predicted for the 32-bit target", pt,
+                                  _vs(pt, ph, "the predicted host arena (pointers take 4 bytes, not 8)")))
+    elif pred.get("sram_bytes") is not None:
+        lines.append(SramLine("predicted", "arena reservation predicted (predicted host arena + margin)",
+                              pred["sram_bytes"], _vs(pred["sram_bytes"], meas.get("arena_bytes"),
+                                                      "the measured reservation")))
+    if host is not None:
+        parts = None
+        if meas.get("head") is not None and meas.get("tail") is not None:
+            parts = f"= {meas['head']:,} B activations (head) + {meas['tail']:,} B persistent (tail)"
+        lines.append(SramLine("host", "arena measured by the 64-bit host TFLM interpreter", host, parts))
+    if tgt is not None:
+        how = TARGET_SOURCES.get(target.get("source"), target.get("source") or "")
+        lines.append(SramLine("target", f"arena on the 32-bit target{f' ({how})' if how else ''}", tgt,
+                              _vs(tgt, host, "the 64-bit host (pointers take 4 bytes, not 8)")))
+    arena = reserved.get("arena_bytes", meas.get("arena_bytes"))
+    if arena is not None:
+        rel = []
+        if host is not None:
+            rel.append(f"= the measured host arena + {arena - host:,} B margin")
+        if tgt is not None:
+            rel.append(f"{arena - tgt:,} B more than the 32-bit target needs")
+        lines.append(SramLine("reserved_arena", "arena buffer reserved in the firmware", arena, "; ".join(rel) or None))
+    for key in ("stack", "heap"):
+        if reserved.get(f"{key}_bytes") is not None:
+            lines.append(SramLine(key, f"{key} reserved in the firmware", reserved[f"{key}_bytes"]))
+    if board.get("model_sram_budget") is not None and arena is not None:
+        lines.append(SramLine("budget", "the board's SRAM budget for the model (TFLM)", board["model_sram_budget"],
+                              f"the reserved arena uses {100.0 * arena / board['model_sram_budget']:.1f} % of it"))
+    if nat.get("peak_bytes") is not None:
+        lines.append(SramLine("native", "native C static buffer (the memory plan's peak)", nat["peak_bytes"],
+                              _vs(nat["peak_bytes"], host, "the host TFLM arena")))
+    return lines
 
 
 @dataclass(frozen=True)

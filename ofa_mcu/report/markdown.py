@@ -1,13 +1,18 @@
 """Render the report view (``view.build_view``) as GitHub-flavoured Markdown."""
 from __future__ import annotations
 
+import re
 from typing import Mapping
+
+# A "<" that could open raw HTML (a tag, a comment, a declaration); "<=" and "a < b" stay as typed.
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
 
 
 def escape(text: str) -> str:
-    """Make ``text`` safe inside a Markdown table cell or line: no pipes, raw HTML or line breaks."""
-    return (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", " ").replace("\n", " "))
+    """Make ``text`` safe inside a Markdown table cell or line: no pipes, raw HTML or line breaks
+    (only a ``<`` that could start HTML is written as ``&lt;``, so ``<=`` reads as ``<=``)."""
+    return _TAG_OPEN.sub("&lt;", str(text).replace("\\", "\\\\").replace("|", "\\|")
+                         .replace("\r", " ").replace("\n", " "))
 
 
 def _table(block: Mapping) -> list[str]:

@@ -339,9 +339,17 @@ def _memory(value: Any) -> dict:
         mem["board"] = _board(mem["board"])
     if mem.get("predicted") is not None:
         p = mem["predicted"] = _obj(mem["predicted"], "memory.predicted")
-        _opt(p, "sram_bytes", "memory.predicted", _int)
-        _opt(p, "flash_bytes", "memory.predicted", _int)
+        for k in ("sram_bytes", "flash_bytes", "tflm_arena_bytes_host", "tflm_arena_bytes_target"):
+            _opt(p, k, "memory.predicted", _int)
         _opt(p, "source", "memory.predicted", _str)
+    if mem.get("target") is not None:
+        t = mem["target"] = _obj(mem["target"], "memory.target")
+        _opt(t, "arena_bytes", "memory.target", _int)
+        _opt(t, "source", "memory.target", _str)
+    if mem.get("reserved") is not None:
+        res = mem["reserved"] = _obj(mem["reserved"], "memory.reserved")
+        for k in ("arena_bytes", "stack_bytes", "heap_bytes"):
+            _opt(res, k, "memory.reserved", _int)
     if mem.get("measured") is not None:
         m = mem["measured"] = _obj(mem["measured"], "memory.measured")
         for k in ("tflm_arena_bytes", "head", "tail", "arena_bytes", "tflite_bytes", "flash_bytes"):
@@ -403,6 +411,9 @@ def _search(value: Any) -> dict:
     _opt(s, "seconds", "search", _num, 0.0)
     _opt(s, "plot_png", "search", _str)
     _opt(s, "efficiency_model", "search", _str)
+    if s.get("constraint_sources") is not None:
+        src = _obj(s["constraint_sources"], "search.constraint_sources")
+        s["constraint_sources"] = {m: _str(v, f"search.constraint_sources.{m}") for m, v in src.items()}
     for k in ("constraints", "efficiency"):
         if s.get(k) is not None:
             obj = _obj(s[k], f"search.{k}")

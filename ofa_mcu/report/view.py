@@ -131,24 +131,22 @@ def _memory(r: Mapping, plots: Iterable[str]) -> dict | None:
                ["model budget (native)", fmt.nbytes(b.get("native_model_sram_budget")),
                 fmt.nbytes(b.get("native_model_flash_budget"))]] if b.get("native_model_sram_budget") is not None else []),
         ], "lrr"))
+    sram = derive.sram_lines(r)
+    if sram:
+        blocks.append(_table(["SRAM figure", "bytes", "relation"],
+                             [[line.label, fmt.nbytes(line.used), line.relation or ""] for line in sram], "lrl",
+                             "One line per meaning. The firmware reserves the arena the 64-bit host interpreter "
+                             "measured plus a margin; on the 32-bit target the same model needs less (4-byte "
+                             "pointers)."))
     facts = []
     if p:
-        facts += [("predicted SRAM", _b(p.get("sram_bytes"))), ("predicted flash", _b(p.get("flash_bytes"))),
-                  ("predictor", p.get("source"))]
+        facts += [("predicted flash", _b(p.get("flash_bytes"))), ("memory prediction", p.get("source"))]
     if m:
-        facts += [("measured TFLM arena", _b(m.get("tflm_arena_bytes"))),
-                  ("arena head (activations)", _b(m.get("head"))),
-                  ("arena tail (persistent)", _b(m.get("tail"))),
-                  ("arena reserved in firmware", _b(m.get("arena_bytes"))),
-                  (".tflite flatbuffer", _b(m.get("tflite_bytes"))),
+        facts += [(".tflite flatbuffer", _b(m.get("tflite_bytes"))),
                   ("model data in flash", _b(m.get("flash_bytes"))),
                   ("measurement", m.get("note"))]
-    if p.get("sram_bytes") and m.get("tflm_arena_bytes"):
-        err = (p["sram_bytes"] - m["tflm_arena_bytes"]) / m["tflm_arena_bytes"]
-        facts.append(("predicted vs measured arena", f"{100 * err:+.2f} %"))
     if n:
-        facts += [("native peak SRAM", _b(n.get("peak_bytes"))),
-                  ("native code (.text)", _b(n.get("text_bytes"))),
+        facts += [("native code (.text)", _b(n.get("text_bytes"))),
                   ("native weights (.rodata)", _b(n.get("rodata_bytes"))),
                   ("native", n.get("note"))]
     if facts:
@@ -202,13 +200,17 @@ def _search(r: Mapping, plots: Iterable[str]) -> dict | None:
     s = r.get("search")
     if not s:
         return None
+    from ..search.constraints import describe_limit, format_metric
+
     cons = s.get("constraints") or {}
+    sources = s.get("constraint_sources") or {}
     facts = [("strategy", s.get("strategy")),
              ("candidates evaluated", fmt.count(s["evaluated"]) if s.get("evaluated") is not None else None),
              ("predicted top-1", f"{s['predicted_accuracy']:.2f} %" if s.get("predicted_accuracy") is not None else None),
              ("efficiency model", s.get("efficiency_model")),
-             ("constraints", ", ".join(f"{k} <= {v:,}" for k, v in cons.items()) if cons else None),
-             ("chosen figures", ", ".join(f"{k} = {v:,}" for k, v in (s.get("efficiency") or {}).items()) or None),
+             ("constraints", "; ".join(describe_limit(k, v, sources.get(k)) for k, v in cons.items()) if cons else None),
+             ("chosen figures", ", ".join(f"{k} = {format_metric(k, v)}" for k, v in (s.get("efficiency") or {}).items())
+              or None),
              ("search time", fmt.seconds(s["seconds"]) if s.get("seconds") is not None else None)]
     blocks = [_facts(facts)] + _image("search.png", plots, EXTERNAL_PNGS[("search", "plot_png")][1])
     return {"id": "search", "title": "Search", "blocks": blocks}
@@ -217,18 +219,24 @@ def _search(r: Mapping, plots: Iterable[str]) -> dict | None:
 def _model(r: Mapping) -> dict | None:
     m = r["model"]
 
-    def tensor(t):
+    def tensor(t, output: bool = False):
         if not t:
             return None
-        parts = [f"{t.get('dtype', '?')} {t.get('shape', '?')}"]
+        parts = [" ".join(str(x) for x in (t.get("dtype"), t.get("shape")) if x is not None)]
         if t.get("scale") is not None:
-            parts.append(f"scale {t['scale']:.9g}, zero point {t.get('zero_point')}")
-        return "; ".join(parts)
+            zp = t.get("zero_point", 0)
+            q = f"scale {t['scale']:.9g}, zero point {zp}"
+            if output:  # what the int8 outputs mean once dequantized
+                kind = "probabilities" if "SOFTMAX" in (m.get("ops") or []) else "logits, not probabilities"
+                shifted = f"q - {zp}" if zp >= 0 else f"q + {-zp}"
+                q += f"; dequantized score = {t['scale']:.6g} x ({shifted}) ({kind})"
+            parts.append(q)
+        return "; ".join(p for p in parts if p) or None
 
     facts = [("name", m["name"]), ("TFLite SHA-256", m.get("tflite_sha256")),
              ("TFLite size", _b(m.get("tflite_bytes"))),
              ("ops", ", ".join(m["ops"]) if m.get("ops") else None),
-             ("input", tensor(m.get("input"))), ("output", tensor(m.get("output")))]
+             ("input", tensor(m.get("input"))), ("output", tensor(m.get("output"), output=True))]
     return {"id": "model", "title": "Model", "blocks": [_facts(facts)]}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import UserError
-from ..io import atomic_write_bytes, atomic_write_text, read_json
+from ..io import atomic_write_bytes, atomic_write_text, check_overwrite, check_writable, owned_files, read_json, record_outputs
 from .html import render_html
 from .markdown import render_markdown
 from .plots import PLOTS, render_plots
@@ -67,12 +67,7 @@ def _targets(out: Path, formats: tuple[str, ...], plots: Iterable[str]) -> list[
 
 
 def _refuse_clobber(paths: list[Path], force: bool) -> None:
-    if force:
-        return
-    for path in paths:
-        if path.exists():
-            raise UserError(f"report file {str(path)!r} already exists; choose another --out folder or pass --force "
-                            "to overwrite it")
+    check_overwrite(paths, force, "report file")
 
 
 def report_json(r: Mapping) -> str:
@@ -89,13 +84,15 @@ def write_report(results: Mapping, out_dir: str | os.PathLike, *, formats: str |
     plots in ``out_dir/plots/`` (always: the Markdown links them and ``report.json`` points at
     the copied external plots). PNG paths inside ``results`` (``memory.native.plan_png``,
     ``search.plot_png``) are read relative to ``base_dir`` (default: the working directory).
-    An existing report file is replaced only with ``force``; every file is written atomically.
-    Returns ``{"md"|"html"|"json"|"plots/<name>.png": path}``.
+    An existing report file is replaced only with ``force`` and only if ofa-mcu wrote it (a
+    manifest lists it, see ``ofa_mcu.io``; the files written are added to it); every file is
+    written atomically. Returns ``{"md"|"html"|"json"|"plots/<name>.png": path}``.
     """
     formats = parse_formats(formats)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"report folder {str(out)!r} is a file; choose a folder path for --out")
+    check_writable(out, "report folder")
     r = copy.deepcopy(normalise_results(results))
     _refuse_clobber(_targets(out, formats, ()), force)  # before the slow part
     images = _external_pngs(r, Path(base_dir) if base_dir is not None else Path.cwd())
@@ -106,7 +103,8 @@ def write_report(results: Mapping, out_dir: str | os.PathLike, *, formats: str |
         known = set(PLOTS) | {name for name, _ in EXTERNAL_PNGS.values()}
         for name in sorted(known - set(images)):
             stale = out / PLOTS_DIR / name
-            if stale.is_file():
+            owned = owned_files(out) or set()
+            if stale.is_file() and f"{PLOTS_DIR}/{name}" in owned:
                 stale.unlink()  # a plot of an earlier render whose data this one lacks
     view = build_view(r, order)
     written: dict[str, Path] = {}
@@ -120,6 +118,7 @@ def write_report(results: Mapping, out_dir: str | os.PathLike, *, formats: str |
         path = out / FILE_NAMES[fmt_name]
         atomic_write_text(path, texts[fmt_name]())
         written[fmt_name] = path
+    record_outputs(out, [p.relative_to(out).as_posix() for p in written.values()], kind="report")
     return written
 
 
@@ -127,18 +126,20 @@ def load_results(path: str | os.PathLike) -> dict:
     """Read and validate a results file (``results.json``, or a report's ``report.json``).
 
     Returns the normalised results with the PNG paths they hold made absolute (they are
-    relative to the file's folder), ready for :func:`write_report`.
+    relative to the file's folder; results of older builds were relative to the build's
+    output folder, one level up, which is tried next), ready for :func:`write_report`.
     """
     path = Path(path)
     try:
         r = normalise_results(read_json(path, "results file"))
     except UserError as exc:
         msg = str(exc)
-        if msg.startswith("results"):
-            msg = f"results file {str(path)!r}" + msg[len("results"):]
+        if msg.startswith("results:"):  # a schema problem: name the file it is in
+            msg = f"results file {str(path)!r}:" + msg[len("results:"):]
         raise UserError(msg) from None
     for keys in EXTERNAL_PNGS:
         src = _get(r, keys)
         if src is not None and not os.path.isabs(src):
-            _set(r, keys, str((path.parent / src).resolve()))
+            tries = [(base / src).resolve() for base in (path.parent, path.parent.parent)]
+            _set(r, keys, str(next((t for t in tries if t.is_file()), tries[0])))
     return r

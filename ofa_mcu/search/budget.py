@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .constraints import Constraints
+from ..validate import POSITIVE
+from .constraints import METRIC_UNITS, Constraints
 
 
 def budget_limits(*, max_macs: float | None = None, max_params: float | None = None,
@@ -11,22 +12,28 @@ def budget_limits(*, max_macs: float | None = None, max_params: float | None = N
                   max_latency_ms: float | None = None, board: Any = None, cfg: Any = None,
                   backend: str = "tflm") -> Constraints:
     """Limits from explicit values and/or a board (its SRAM and flash left for the model
-    after the firmware's own needs); where both give one, the tighter wins."""
+    after the firmware's own needs); where both give one, the tighter wins. Every limit must
+    be a finite number > 0 (a NaN would make every candidate infeasible). The constraints
+    record where each limit came from (the flag, or the board)."""
     limits: dict[str, float] = {}
+    sources: dict[str, str] = {}
 
-    def tighten(name: str, value: float | None) -> None:
+    def tighten(name: str, value: float | None, source: str) -> None:
+        if value is not None and value < limits.get(name, float("inf")):
+            limits[name], sources[name] = value, source
+
+    flags = {"macs": max_macs, "params": max_params, "sram_bytes": max_sram_kb, "flash_bytes": max_flash_kb,
+             "latency_ms": max_latency_ms}
+    for name, value in flags.items():
         if value is not None:
-            limits[name] = min(value, limits.get(name, float("inf")))
-
-    tighten("macs", max_macs)
-    tighten("params", max_params)
-    tighten("sram_bytes", None if max_sram_kb is None else max_sram_kb * 1024)
-    tighten("flash_bytes", None if max_flash_kb is None else max_flash_kb * 1024)
-    tighten("latency_ms", max_latency_ms)
+            flag = METRIC_UNITS[name][0]
+            value = POSITIVE.check(flag, value)
+            shown = f"{int(value):,}" if value.is_integer() else f"{value:g}"
+            tighten(name, value * 1024 if flag.endswith("-kb") else value, f"{flag} {shown}")
     if board is not None:
         for name, value in board_model_limits(board, cfg, backend).items():
-            tighten(name, value)
-    return Constraints(limits)
+            tighten(name, value, f"board {board.name}")
+    return Constraints(limits, sources)
 
 
 def board_model_limits(board: Any, cfg: Any = None, backend: str = "tflm") -> dict[str, float]:

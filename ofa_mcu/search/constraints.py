@@ -19,6 +19,21 @@ METRIC_UNITS = {
     "flash_bytes": ("--max-flash-kb", 1024, "KB"),
     "latency_ms": ("--max-latency-ms", 1, "ms"),
     "tflm_arena_bytes_host": ("the board's SRAM (TFLM arena before margin)", 1024, "KB"),
+    "peak_lab_bytes": ("the board's SRAM (native backend, the lab's peak estimate)", 1024, "KB"),
+    "tflm_arena_bytes_target": ("the TFLM arena on the 32-bit target", 1024, "KB"),
+    "tflite_bytes": ("the .tflite flatbuffer", 1024, "KB"),
+}
+# What each metric measures, for people (reports, plot legends).
+METRIC_NAMES = {
+    "macs": "MACs",
+    "params": "parameters",
+    "sram_bytes": "SRAM",
+    "flash_bytes": "flash",
+    "latency_ms": "estimated latency",
+    "tflm_arena_bytes_host": "TFLM arena on the 64-bit host, before margin",
+    "peak_lab_bytes": "peak activations (the lab's estimate)",
+    "tflm_arena_bytes_target": "TFLM arena on the 32-bit target",
+    "tflite_bytes": ".tflite flatbuffer",
 }
 
 
@@ -28,14 +43,22 @@ def format_metric(name: str, value: float) -> str:
     v = value / div
     if unit == "ms":
         return f"{v:,.2f} ms"
-    return f"{v:,.1f} {unit}" if div != 1 else f"{v:,.0f} {unit}"
+    return (f"{v:,.1f} {unit}" if div != 1 else f"{v:,.0f} {unit}").rstrip()
+
+
+def describe_limit(name: str, value: float, source: str | None = None) -> str:
+    """One limit for people: ``SRAM ≤ 256.0 KB (--max-sram-kb 256)``."""
+    text = f"{METRIC_NAMES.get(name, name)} ≤ {format_metric(name, value)}"
+    return f"{text} ({source})" if source else text
 
 
 @dataclass(frozen=True)
 class Constraints:
-    """Upper limits on efficiency metrics (metric name -> max value, inclusive)."""
+    """Upper limits on efficiency metrics (metric name -> max value, inclusive), and where
+    each came from (``--max-sram-kb 256``, ``board stm32f746g-disco``) when known."""
 
     limits: Mapping[str, float] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     def feasible(self, metrics: Mapping[str, np.ndarray]) -> np.ndarray:
         """Boolean mask of the candidates that meet every limit."""
@@ -50,7 +73,7 @@ class Constraints:
 
     def describe(self) -> str:
         """Human-readable list of the limits."""
-        return ", ".join(f"{name} <= {format_metric(name, v)}" for name, v in self.limits.items()) or "none"
+        return ", ".join(describe_limit(name, v, self.sources.get(name)) for name, v in self.limits.items()) or "none"
 
 
 def smallest_metrics(model: EfficiencyModel, wids: tuple[int, ...] | None = None) -> dict[str, int]:

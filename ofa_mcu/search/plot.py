@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_write_bytes
-from .constraints import METRIC_UNITS, Constraints
+from .constraints import Constraints
 from .result import SearchResult, pareto_front
 
 # Panels drawn when the metric exists: (metric, axis label, divisor).
@@ -31,8 +31,9 @@ def plot_search(result: SearchResult, constraints: Constraints, path: str | Path
         front = pareto_front(acc, x)
         ax.step(x[front], acc[front], where="post", color="tab:orange", lw=1.6, label="Pareto front")
         if metric in constraints.limits:
+            source = constraints.sources.get(metric)
             ax.axvline(constraints.limits[metric] / div, color="tab:red", ls="--", lw=1.2,
-                       label=f"limit {METRIC_UNITS[metric][0]}")
+                       label=f"limit ({source})" if source else "limit")
         ax.scatter([result.best_metrics[metric] / div], [result.best_accuracy], marker="*", s=180,
                    color="tab:green", edgecolor="black", zorder=5, label="chosen")
         ax.set_xlabel(label)

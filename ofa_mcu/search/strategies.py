@@ -12,6 +12,7 @@ from tqdm import tqdm
 from ..efficiency.base import EfficiencyModel
 from ..errors import UserError
 from ..space.batch import ArchBatch, crossover_batch, mutate_batch
+from ..validate import EVOLUTION_RANGES, SAMPLES
 from .constraints import Constraints, check_satisfiable
 from .result import SearchResult
 from .sampler import sample_feasible
@@ -26,9 +27,10 @@ class Predictor(Protocol):
     def predict_batch(self, batch: ArchBatch) -> np.ndarray: ...
 
 
+
 @dataclass
 class EvolutionParams:
-    """The lab's defaults."""
+    """The lab's defaults; a value outside :data:`EVOLUTION_RANGES` is a UserError."""
 
     population: int = 100
     generations: int = 500
@@ -36,6 +38,10 @@ class EvolutionParams:
     mutation_ratio: float = 0.5
     mutation_prob: float = 0.1
     resolution_mutation_prob: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name, rng in EVOLUTION_RANGES.items():
+            setattr(self, name, rng.check("--" + name.replace("_", "-"), getattr(self, name)))
 
 
 def _best(batch: ArchBatch, acc: np.ndarray, metrics: dict[str, np.ndarray]) -> tuple[dict, float, dict]:
@@ -46,6 +52,7 @@ def _best(batch: ArchBatch, acc: np.ndarray, metrics: dict[str, np.ndarray]) -> 
 def random_search(predictor: Predictor, model: EfficiencyModel, constraints: Constraints, *, samples: int = 1000,
                   seed: int = 0, wids: tuple[int, ...] | None = None, progress: bool = False) -> SearchResult:
     """Draw ``samples`` feasible archs uniformly and keep the most accurate."""
+    samples = SAMPLES.check("--samples", samples)
     t0 = time.perf_counter()
     check_satisfiable(model, constraints, wids)
     rng = np.random.default_rng(seed)
@@ -89,8 +96,6 @@ def evolution_search(predictor: Predictor, model: EfficiencyModel, constraints: 
     """The lab's evolutionary search (OFA's EvolutionFinder), one generation at a time:
     keep the best ``parent_ratio`` of the population, add ``mutation_ratio`` x population
     mutated parents and the rest as crossovers of two parents, all within the budget."""
-    if params.population < 2 or params.generations < 1:
-        raise UserError("evolution needs --population >= 2 and --generations >= 1")
     t0 = time.perf_counter()
     check_satisfiable(model, constraints, wids)
     cfg = model.cfg
