@@ -5,6 +5,8 @@ Public API:
 - ``emit_native(tflite_bytes, out_dir, *, board, test_input_int8, expected_output_int8,
   model_name, fuse="auto", plot=True, force=False) -> NativeResult``
 - ``lower_tflite(tflite_bytes, fuse="auto") -> Graph`` ; ``plan_memory(graph) -> MemoryPlan``
+- ``codegen.native.kernels``: the kernel registry (one module per kernel beside its C file in
+  ``firmware/native``); ``supported_ops()`` is the one list of TFLite ops the backend takes
 - ``build_host(project_dir) -> exe`` ; ``run_host(exe, inputs_int8, output_size) -> outputs``
 - ``codegen.native.qemu``: ``build_firmware(project_dir, board) -> elf`` (the project's Makefile),
   ``run_in_qemu(elf, machine, timeout) -> (exit_code, stdout)``,

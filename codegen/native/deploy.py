@@ -20,8 +20,9 @@ from .emit import artifacts, emit_native
 from .graph import lower_tflite
 from .targets import target_for
 
+from .kernels import TFLM_HINT
+
 SUMMARY = "deploy_summary.json"
-TFLM_HINT = "use --backend tflm for this model"
 
 
 def check_lowers(tflite_bytes: bytes) -> None:

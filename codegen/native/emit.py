@@ -105,6 +105,33 @@ def _board_files(board, target: NativeTarget, banner: str) -> dict[str, str]:
     return files
 
 
+KERNEL_DIR = "ofa_native"
+SHARED_SOURCES = ("ofa_native.h", "ofa_marker.c")
+
+
+def kernel_sources(graph: Graph) -> dict[str, str]:
+    """The project's ``ofa_native/`` files: the C of the kernels the graph calls (and those they
+    use), the shared arithmetic header, the layer marker and the generated ``ofa_kernels.h``."""
+    from .cemit import header
+    from .kernels import kernel
+
+    used: dict[str, object] = {}
+
+    def add(name: str) -> None:
+        k = kernel(name)
+        if name not in used:
+            used[name] = k
+            for d in k.depends:
+                add(d)
+
+    for l in graph.layers:
+        add(l.kernel)
+    files = {f"{KERNEL_DIR}/ofa_kernels.h": header(list(used.values()))}
+    for name in SHARED_SOURCES + tuple(sorted(k.c_file for k in used.values() if k.c_file)):
+        files[f"{KERNEL_DIR}/{name}"] = (firmware_dir() / "native" / name).read_text(encoding="utf-8")
+    return files
+
+
 def _rows(arr: np.ndarray | None, n: int, size: int, what: str) -> list[str] | None:
     if arr is None:
         return None
@@ -180,9 +207,9 @@ def emit_native(tflite_bytes: bytes, out_dir, *, board: Any = "qemu-mps2-an386",
         atomic_write_text(paths[name], tenv.get_template(f"native/{tpl}").render(**ctx))
     paths["host_runner.c"] = out_dir / "host_runner.c"
     shutil.copyfile(templates_dir() / "native" / "host_runner.c", paths["host_runner.c"])
-    (out_dir / "ofa_native").mkdir(parents=True, exist_ok=True)
-    for src in sorted((firmware_dir() / "native").glob("*.[ch]")):
-        shutil.copyfile(src, out_dir / "ofa_native" / src.name)
+    for rel, text in kernel_sources(graph).items():
+        paths[rel] = out_dir / rel
+        atomic_write_text(paths[rel], text)
     for dst, src in target.copy.items():
         (out_dir / dst).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(firmware_dir() / src, out_dir / dst)

@@ -34,42 +34,17 @@ FEATURES = (
 
 
 def layer_features(graph) -> np.ndarray:
-    """``(n_layers, len(FEATURES))`` work features of every layer of a lowered graph."""
+    """``(n_layers, len(FEATURES))`` work features of every layer of a lowered graph (each
+    kernel module's ``features``; a kernel without them counts its call only)."""
+    from .kernels import kernel
+
     idx = {f: i for i, f in enumerate(FEATURES)}
     rows = np.zeros((len(graph.layers), len(FEATURES)))
     for r, l in enumerate(graph.layers):
-        p, row = l.params, rows[r]
-        row[idx["calls"]] = 1
-        if l.kernel == "conv2d":
-            row[idx["stem_macs"]] = l.macs
-            row[idx["stem_out"]] = p["out_h"] * p["out_w"] * p["out_c"]
-        elif l.kernel == "conv1x1":
-            row[idx["pw_macs"]] = l.macs
-            row[idx["pw_out"]] = p["out_h"] * p["out_w"] * p["out_c"]
-            row[idx["pw_pix"]] = p["out_h"] * p["out_w"]
-        elif l.kernel in ("dwconv", "mbconv_edw"):
-            dw = p if l.kernel == "dwconv" else p["dw"]
-            dw_macs = dw["out_h"] * dw["out_w"] * dw["c"] * dw["k"] ** 2
-            row[idx["dw_macs"]] = dw_macs
-            row[idx["dw_out"]] = dw["out_h"] * dw["out_w"] * dw["c"]
-            row[idx["dw_in"]] = dw["plane_h"] * dw["plane_w"] * dw["c"]
-            if l.kernel == "mbconv_edw":
-                pw = p["pw"]
-                row[idx["pw_macs"]] = l.macs - dw_macs
-                row[idx["pw_out"]] = pw["out_h"] * pw["out_w"] * pw["out_c"]
-                row[idx["pw_pix"]] = pw["out_h"] * pw["out_w"]
-        elif l.kernel == "se":
-            row[idx["se_macs"]] = 2 * p["c"] * p["c_mid"]
-            row[idx["se_elems"]] = p["hw"] * p["c"]
-        elif l.kernel == "add":
-            row[idx["add_n"]] = p["n"]
-        elif l.kernel == "mul":
-            row[idx["mul_n"]] = p["n"]
-        elif l.kernel in ("mean", "avgpool"):
-            row[idx["mean_n"]] = l.macs
-        elif l.kernel == "fc":
-            row[idx["fc_macs"]] = l.macs
-            row[idx["fc_out"]] = p["out_n"]
+        rows[r, idx["calls"]] = 1
+        feats = kernel(l.kernel).features
+        for name, value in (feats(l) if feats else {}).items():
+            rows[r, idx[name]] += value
     return rows
 
 

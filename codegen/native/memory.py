@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ofa_mcu.errors import UserError
 
-from .graph import Graph, _combined
+from .graph import Graph, combined_bytes as _combined
 
 ALIGN = 4
 

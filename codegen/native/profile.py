@@ -34,3 +34,44 @@ def latency_lines(lat: dict) -> list[str]:
                  f"({lat['total_instructions']:,} instructions x {lat['cycles_per_instruction']:g} cycles/instruction "
                  f"/ {lat['clock_hz'] / 1e6:g} MHz)")
     return lines
+
+
+def op_macs(model, op) -> int:
+    """Multiply-accumulates of one TFLite operator (convolutions and fully connected layers;
+    0 for the others) of a :class:`codegen.tflite_model.TfliteModel`."""
+    if op.opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or len(op.inputs) < 2:
+        return 0
+    w = model.tensors[op.inputs[1]].shape
+    out = model.tensors[op.outputs[0]]
+    if op.opcode == "CONV_2D":
+        return out.size * int(w[1]) * int(w[2]) * int(w[3])
+    if op.opcode == "DEPTHWISE_CONV_2D":
+        return out.size * int(w[1]) * int(w[2])
+    return out.size * int(w[-1])
+
+
+def tflm_layers(tflite: bytes) -> list[dict]:
+    """The per-op rows of a TFLite-Micro run (``index``, ``name``, ``macs``), in the order the
+    interpreter invokes them."""
+    from ..tflite_model import read_tflite
+
+    m = read_tflite(tflite)
+    return [{"index": op.index, "name": op.opcode, "macs": op_macs(m, op)} for op in m.ops]
+
+
+def project_tflite(project) -> bytes:
+    """The model a generated TFLite-Micro project embeds (the C array of its ``model_data``
+    source)."""
+    import re
+    from pathlib import Path
+
+    from ofa_mcu.errors import UserError
+
+    from ..tflm_arrays import parse_c_array
+
+    for src in sorted(Path(project).rglob("model_data.c*")):
+        text = src.read_text(encoding="utf-8", errors="replace")
+        m = re.search(r"unsigned char\s+(\w+)\s*\[\s*\]\s*=", text)
+        if m:
+            return parse_c_array(text, m.group(1))
+    raise UserError(f"{project} holds no model_data source with the model array; regenerate the project")

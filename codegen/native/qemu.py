@@ -136,7 +136,8 @@ def marker_address(elf) -> int:
     out = subprocess.run([nm, str(elf)], capture_output=True, text=True, check=True).stdout
     m = re.search(r"^([0-9a-fA-F]+)\s+[Tt]\s+ofa_layer_marker$", out, re.M)
     if not m:
-        raise UserError(f"{elf} has no ofa_layer_marker; build it with -DOFA_PROFILE (build_firmware does)")
+        raise UserError(f"{elf} has no ofa_layer_marker (the instruction-count marker); regenerate the project "
+                        "with this ofa-mcu and build it again")
     return int(m.group(1), 16) & ~1
 
 
@@ -155,14 +156,44 @@ def plugin_args(plugin: str, marker: str, counts: str, log: str) -> list[str]:
     return ["-icount", "shift=0", "-plugin", f"{plugin},marker={marker},out={counts}", "-d", "plugin", "-D", log]
 
 
-def count_instructions(elf, machine: str, timeout: float = 900, n_layers: int | None = None) -> dict:
+def split_marks(marks: list[int], n_layers: int | None, layout: str = "native") -> dict:
+    """One inference's ``total`` and ``per_layer`` instructions from the plugin's running counts
+    at each marker call (pure arithmetic).
+
+    ``layout="native"``: the generated C calls the marker at every layer boundary (``n_layers +
+    1`` calls per inference). ``layout="tflm"``: the TFLite-Micro app calls it before and after
+    ``Invoke`` and at the start and end of each of the ``n_layers`` ops (``2 n_layers + 2``
+    calls); ``per_layer`` is then each op's own count, and ``total`` also holds the
+    interpreter's work between ops."""
+    if layout == "native":
+        per_inf = (n_layers + 1) if n_layers else len(marks)
+    elif layout == "tflm":
+        if not n_layers:
+            raise ValueError("the tflm marker layout needs the number of ops")
+        per_inf = 2 * n_layers + 2
+    else:
+        raise ValueError(f"unknown marker layout {layout!r}")
+    if len(marks) < per_inf or per_inf < 2:
+        raise RuntimeError(f"expected at least {per_inf} marks per inference, got {len(marks)}")
+    first = marks[:per_inf]
+    if layout == "native":
+        per_layer = [b - a for a, b in zip(first, first[1:])]
+    else:
+        per_layer = [first[2 + 2 * i] - first[1 + 2 * i] for i in range(n_layers)]
+    return {"total": first[-1] - first[0], "per_layer": per_layer, "inferences": len(marks) // per_inf}
+
+
+def count_instructions(elf, machine: str, timeout: float = 900, n_layers: int | None = None,
+                       layout: str = "native") -> dict:
     """Guest instructions of one inference, in total and per layer, counted by the QEMU
-    plugin between the firmware's layer markers (``-icount shift=0``).
+    plugin between the firmware's markers (``-icount shift=0``; ``layout``: see
+    :func:`split_marks`; a native project's layer count is read from its ``ofa_model.h``).
 
     Returns ``{"total", "per_layer", "program_total", "inferences", "exit_code", "stdout"}``;
     ``total``/``per_layer`` are for the first inference the firmware runs."""
     elf = Path(elf)
-    n_layers = n_layers if n_layers is not None else _n_layers(elf)
+    if n_layers is None and layout == "native":
+        n_layers = _n_layers(elf)
     with tempfile.TemporaryDirectory(prefix="ofa-insn-") as tmp:
         out = Path(tmp) / "counts.txt"
         args = plugin_args(str(plugin_path()), f"{marker_address(elf):#x}", str(out), str(Path(tmp) / "qemu.log"))
@@ -172,10 +203,4 @@ def count_instructions(elf, machine: str, timeout: float = 900, n_layers: int | 
         lines = out.read_text().split("\n")
     total = int(lines[0].split()[1])
     marks = [int(l.split()[1]) for l in lines[1:] if l.startswith("mark ")]
-    per_inf = (n_layers + 1) if n_layers else len(marks)
-    if len(marks) < per_inf or per_inf < 2:
-        raise RuntimeError(f"expected at least {per_inf} layer marks, got {len(marks)}")
-    first = marks[:per_inf]
-    per_layer = [b - a for a, b in zip(first, first[1:])]
-    return {"total": first[-1] - first[0], "per_layer": per_layer, "program_total": total,
-            "inferences": len(marks) // per_inf, "exit_code": code, "stdout": stdout}
+    return {**split_marks(marks, n_layers, layout), "program_total": total, "exit_code": code, "stdout": stdout}

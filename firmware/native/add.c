@@ -1,6 +1,6 @@
 /* Elementwise int8 add (residual): TFLite reference AddFunc. Input 2 may be a scalar
  * (n_b == 1) for the squeeze-excite gate. out may equal a or b. */
-#include "ofa_native.h"
+#include "ofa_kernels.h"
 
 void ofa_add(const ofa_add_params *p, const int8_t *a, const int8_t *b, int8_t *out) {
     const int32_t step_b = p->n_b == 1 ? 0 : 1;

@@ -1,5 +1,5 @@
 /* Average pool: TFLite reference integer AveragePool (rounded average, no rescale). */
-#include "ofa_native.h"
+#include "ofa_kernels.h"
 
 void ofa_avgpool(const ofa_avgpool_params *p, const int8_t *in, int8_t *out) {
     const int32_t C = p->c;

@@ -2,9 +2,9 @@
  * input offset folded into the bias. */
 #include <string.h>
 
-#include "ofa_native.h"
+#include "ofa_kernels.h"
 
-static inline int8_t ofa_pw_out(const ofa_conv_params *p, int32_t c, int32_t acc) {
+static inline int8_t ofa_pw_out(const ofa_conv1x1_params *p, int32_t c, int32_t acc) {
     acc = ofa_requant(acc, p->mult[c], p->shift[c]) + p->out_offset;
     return ofa_clamp8(acc, p->act_min, p->act_max);
 }
@@ -21,7 +21,7 @@ static inline uint32_t ofa_ld4(const int8_t *p) {
 /* Cortex-M4/M7 DSP path: SXTB16 splits four int8 into two int16 pairs (bytes 0,2 and 1,3),
  * SMLAD multiplies and accumulates both pairs; two output channels share each input load.
  * Same integer sums as the scalar loop (int32 wrap-around included). */
-void ofa_pw_pixel(const ofa_conv_params *p, const int8_t *x, int8_t *o) {
+void ofa_pw_pixel(const ofa_conv1x1_params *p, const int8_t *x, int8_t *o) {
     const int32_t ic = p->in_c, oc = p->out_c, ic4 = ic & ~3;
     const int8_t *w = p->weight;
     int32_t c = 0;
@@ -52,7 +52,7 @@ void ofa_pw_pixel(const ofa_conv_params *p, const int8_t *x, int8_t *o) {
     }
 }
 #else
-void ofa_pw_pixel(const ofa_conv_params *p, const int8_t *x, int8_t *o) {
+void ofa_pw_pixel(const ofa_conv1x1_params *p, const int8_t *x, int8_t *o) {
     const int32_t ic = p->in_c, oc = p->out_c;
     const int8_t *w = p->weight;
     for (int32_t c = 0; c < oc; ++c, w += ic) {
@@ -63,7 +63,7 @@ void ofa_pw_pixel(const ofa_conv_params *p, const int8_t *x, int8_t *o) {
 }
 #endif
 
-void ofa_conv1x1(const ofa_conv_params *p, const int8_t *in, int8_t *out, int8_t *pixbuf) {
+void ofa_conv1x1(const ofa_conv1x1_params *p, const int8_t *in, int8_t *out, int8_t *pixbuf) {
     const int32_t s = p->stride, ic = p->in_c, oc = p->out_c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         for (int32_t ox = 0; ox < p->out_w; ++ox) {

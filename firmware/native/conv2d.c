@@ -1,7 +1,7 @@
 /* k x k convolution (the stem): TFLite reference ConvPerChannel, padding inside. */
-#include "ofa_native.h"
+#include "ofa_kernels.h"
 
-void ofa_conv2d(const ofa_conv_params *p, const int8_t *in, int8_t *out) {
+void ofa_conv2d(const ofa_conv2d_params *p, const int8_t *in, int8_t *out) {
     const int32_t k = p->k, s = p->stride, ic = p->in_c, oc = p->out_c;
     const int32_t in_h = p->in_h, in_w = p->in_w, off = p->in_offset;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {

@@ -3,11 +3,11 @@
  * that channel's outputs are written, so the output may overwrite the input in place. */
 #include <string.h>
 
-#include "ofa_native.h"
+#include "ofa_kernels.h"
 
 #define OFA_MAX_TAPS 121
 
-void ofa_dwconv(const ofa_dw_params *p, const int8_t *in, int8_t *out, int8_t *plane) {
+void ofa_dwconv(const ofa_dwconv_params *p, const int8_t *in, int8_t *out, int8_t *plane) {
     const int32_t C = p->c, k = p->k, s = p->stride, ph = p->plane_h, pw = p->plane_w;
     const int32_t in_h = p->in_h, in_w = p->in_w;
     const int8_t pad = (int8_t)p->pad_value;

@@ -1,6 +1,6 @@
 /* Fully connected (and 1x1 conv on a single pixel): TFLite reference FullyConnected /
  * ConvPerChannel with the input offset folded into the bias. */
-#include "ofa_native.h"
+#include "ofa_kernels.h"
 
 void ofa_fc(const ofa_fc_params *p, const int8_t *in, int8_t *out) {
     const int8_t *w = p->weight;

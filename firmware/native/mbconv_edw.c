@@ -5,13 +5,11 @@
  * they need have been read. */
 #include <string.h>
 
-#include "ofa_native.h"
+#include "ofa_kernels.h"
 
 #define OFA_MAX_K 11
 
-void ofa_pw_pixel(const ofa_conv_params *p, const int8_t *x, int8_t *o);
-
-void ofa_mbconv_edw(const ofa_conv_params *pw, const ofa_dw_params *dw, const int8_t *in,
+void ofa_mbconv_edw(const ofa_conv1x1_params *pw, const ofa_dwconv_params *dw, const int8_t *in,
                     int8_t *out, int8_t *ring) {
     const int32_t k = dw->k, s = dw->stride, M = dw->c, PW = dw->plane_w;
     const int32_t in_h = dw->in_h, in_w = dw->in_w, ic = pw->in_c;

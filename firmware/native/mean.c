@@ -1,8 +1,8 @@
 /* Mean over H and W of an NHWC tensor: TFLite reference QuantizedMeanOrSum (int32 sum,
  * zero point removed, one requantization, int8 clamp). */
-#include "ofa_native.h"
+#include "ofa_kernels.h"
 
-void ofa_mean_hw(const ofa_mean_params *p, const int8_t *in, int8_t *out) {
+void ofa_mean(const ofa_mean_params *p, const int8_t *in, int8_t *out) {
     const int32_t C = p->c, hw = p->hw;
     for (int32_t c = 0; c < C; ++c) {
         int32_t sum = 0;

@@ -1,6 +1,6 @@
 /* int8 multiply with broadcast of input 2 (scalar or per channel): TFLite reference
  * MulElementwise / BroadcastMul6DSlow. out may equal a. */
-#include "ofa_native.h"
+#include "ofa_kernels.h"
 
 void ofa_mul(const ofa_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out) {
     const int32_t nb = p->n_b;

@@ -1,13 +1,13 @@
 /* Squeeze-excite: mean over H, W -> 1x1 reduce (+ReLU) -> 1x1 expand -> hard-sigmoid gate
  * (whatever elementwise int8 steps the converter left after the expand conv) -> per-channel
  * multiply of x, in place. Each step is the TFLite reference op of that node. */
-#include "ofa_native.h"
+#include "ofa_kernels.h"
 
 void ofa_se(const ofa_se_params *p, int8_t *x, int8_t *scratch) {
     int8_t *m = scratch;
     int8_t *r = m + p->c;
     int8_t *g = r + p->c_mid;
-    ofa_mean_hw(&p->mean, x, m);
+    ofa_mean(&p->mean, x, m);
     ofa_fc(&p->reduce, m, r);
     ofa_fc(&p->expand, r, g);
     for (int32_t i = 0; i < p->n_gate; ++i) {

@@ -230,16 +230,21 @@ def _print_dry_run(project: Path, manifest: dict, steps) -> None:
 
 def _count_instructions(args: argparse.Namespace, project: Path, manifest: dict, p) -> int:
     """``flash --count-instructions``: build, run once under QEMU's instruction-counting
-    plugin, print the firmware's output, the per-layer counts and the latency estimate."""
+    plugin and print the per-layer counts and the latency estimate (native projects: one row
+    per generated layer; TFLite-Micro projects: one row per op, the total adding the
+    interpreter's work between ops). ``--json``: one JSON object instead."""
+    import sys
+
     from codegen.flash import Step, qemu_argv, run_plan
 
     board = p.board
     if not board.is_qemu:
         raise UserError(f"--count-instructions runs the firmware in QEMU; {board.name} is not a QEMU board "
                         "(use qemu-mps2-an386 or qemu-mps2-an500)")
-    if manifest.get("backend") != "native":
-        raise UserError("--count-instructions needs a native project (its firmware marks every layer); "
-                        "deploy with --backend native")
+    backend = manifest.get("backend")
+    if backend not in ("native", "tflm") or manifest["build_system"] not in ("native-make", "make", "cmake"):
+        raise UserError(f"--count-instructions needs a native or a TFLite-Micro make/cmake project (this one: "
+                        f"{backend}, {manifest['build_system']}); regenerate it with ofa-mcu deploy")
     elf = manifest.get("artifacts", {}).get("elf")
     if args.dry_run:
         from codegen.native.qemu import plugin_args
@@ -249,18 +254,39 @@ def _count_instructions(args: argparse.Namespace, project: Path, manifest: dict,
         _print_dry_run(project, manifest, list(p.build) + [Step(qemu_argv(board.qemu_machine, elf, tuple(extra)),
                                                                what="count instructions per layer")])
         return 0
-    from codegen.native.profile import latency_lines, measured_latency
+    from codegen.native.profile import latency_lines, measured_latency, project_tflite, tflm_layers
     from codegen.native.qemu import count_instructions
 
     from ..io import read_json
 
-    run_plan(project, p, build=not args.no_build, flash=False)
-    print(f"$ count instructions: {board.qemu_machine}, {elf}")
-    counts = count_instructions(project / elf, board.qemu_machine)
+    def echo(line: str) -> None:
+        print(line, file=sys.stderr if args.json else sys.stdout)
+
+    run_plan(project, p, echo=echo, build=not args.no_build, flash=False, quiet=args.json)
+    echo(f"$ count instructions: {board.qemu_machine}, {elf}")
+    if backend == "native":
+        layers = read_json(project / "plan.json", "the project's plan.json")["layers"]
+        counts = count_instructions(project / elf, board.qemu_machine)
+    else:
+        layers = tflm_layers(project_tflite(project))
+        counts = count_instructions(project / elf, board.qemu_machine, n_layers=len(layers), layout="tflm")
+    lat = measured_latency(counts["per_layer"], layers, board)
+    if args.json:
+        print(json.dumps({"board": board.name, "backend": backend, "instructions": counts["total"],
+                          "per_layer": [{"index": layer.get("index", i), "name": layer["name"],
+                                         "macs": int(layer.get("macs", 0)), "instructions": int(n)}
+                                        for i, (layer, n) in enumerate(zip(layers, counts["per_layer"]))],
+                          "estimated_ms": 1e3 * counts["total"] * lat["cycles_per_instruction"] / lat["clock_hz"],
+                          "exit_code": counts["exit_code"]}))
+        return int(counts["exit_code"])
     print(counts["stdout"], end="" if counts["stdout"].endswith("\n") else "\n")
-    layers = read_json(project / "plan.json", "the project's plan.json")["layers"]
-    for line in latency_lines(measured_latency(counts["per_layer"], layers, board)):
+    lat = {**lat, "total_instructions": counts["total"],
+           "estimated_ms": 1e3 * counts["total"] * lat["cycles_per_instruction"] / lat["clock_hz"]}
+    for line in latency_lines(lat):
         print(line)
+    if backend == "tflm":
+        print(f"(the total counts the whole Invoke: {counts['total'] - sum(counts['per_layer']):,} instructions of "
+              "it are the interpreter's own, between the ops)")
     return int(counts["exit_code"])
 
 
@@ -296,6 +322,8 @@ def cmd_flash(args: argparse.Namespace) -> int:
                    kernels=args.kernels, use_library_cache=not args.no_library_cache)
     p = plan(manifest, opts, build=not args.no_build)
     watch = _monitor_target(args, p.board, manifest)
+    if args.json and not args.count_instructions:
+        raise UserError("--json is the output of --count-instructions; add --count-instructions or drop --json")
     if args.count_instructions:
         return _count_instructions(args, project, manifest, p)
     if args.dry_run:
@@ -375,8 +403,11 @@ def register(sub) -> None:
     f.add_argument("--tool", help="flash tool instead of the board's (e.g. pyocd)")
     f.add_argument("--no-build", action="store_true", help="flash the existing build without rebuilding")
     f.add_argument("--count-instructions", action="store_true",
-                   help="QEMU boards, native projects: count instructions per layer with QEMU's plugin and print "
-                        "the latency estimate (instructions x cycles per instruction / clock)")
+                   help="QEMU boards (native and TFLite-Micro make/cmake projects): count the instructions of one "
+                        "inference per layer with QEMU's plugin and print the latency estimate (instructions x "
+                        "cycles per instruction / clock)")
+    f.add_argument("--json", action="store_true",
+                   help="with --count-instructions: print one JSON object (instructions, per_layer, board)")
     f.add_argument("--monitor", action="store_true",
                    help="after flashing, print the board's serial console until the firmware reports its status "
                         "(exit code = that status), --monitor-timeout or Ctrl-C")
