@@ -126,7 +126,7 @@ def kernel_sources(graph: Graph) -> dict[str, str]:
 
     for l in graph.layers:
         add(l.kernel)
-    files = {f"{KERNEL_DIR}/ofa_kernels.h": header(list(used.values()))}
+    files = {f"{KERNEL_DIR}/ofa_kernels.h": header(list(used.values()), graph.layers)}
     for name in SHARED_SOURCES + tuple(sorted(k.c_file for k in used.values() if k.c_file)):
         files[f"{KERNEL_DIR}/{name}"] = (firmware_dir() / "native" / name).read_text(encoding="utf-8")
     return files

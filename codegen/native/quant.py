@@ -112,3 +112,62 @@ def mean_params(s_in: float, z_in: int, s_out: float, z_out: int, count: int) ->
     extra = min(count.bit_length() - 1, 32, 31 + shift)
     mult = (mult << extra) // count
     return dict(in_zp=int(z_in), out_zp=int(z_out), mult=int(mult), shift=int(shift - extra))
+
+
+RQ_FAST, RQ_CLAMP = 1, 2
+INT32_LIMIT = 2**31
+
+
+def accumulator_bound(bias: np.ndarray, weight_rows: np.ndarray) -> np.ndarray:
+    """Per output channel, the largest ``|bias + sum(w * (x + input_offset))|`` any int8 input
+    can give (``|x + input_offset| <= 255``): what the requantization must not overflow."""
+    w = np.abs(np.asarray(weight_rows, dtype=np.int64)).reshape(len(bias), -1)
+    return np.abs(np.asarray(bias, dtype=np.int64)) + 255 * w.sum(axis=1)
+
+
+def requant_table(acc_init: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_zp: int, bound: np.ndarray,
+                  act_min: int, act_max: int) -> tuple[np.ndarray, int]:
+    """The per-channel ``ofa_rq`` records ``(n, 4)`` int32 (start value, multiplier, addend,
+    shifts) and the layer's mode bits (``firmware/native/ofa_native.h`` says how each mode
+    computes TFLite's MultiplyByQuantizedMultiplier exactly).
+
+    The fast form needs, on every channel, a right shift of at least 1 and no int32 overflow
+    of ``acc << (left + 1)`` and of the addend sum for the largest accumulator ``bound``."""
+    mult = np.asarray(mult, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    bound = np.asarray(bound, dtype=np.int64)
+    right_ok = (right >= 1) & (right <= 30)
+    add_fast = np.where(right_ok, np.left_shift(1, np.clip(right - 1, 0, 29)) + np.left_shift(int(out_zp),
+                                                                                          np.clip(right, 0, 30)), 0)
+    no_overflow = bound < (INT32_LIMIT >> np.minimum(left + 1, 31))  # acc << (left + 1) fits int32
+    high = np.where(no_overflow, (np.where(no_overflow, bound, 0) << left) * mult // 2**31 + 2, 0)  # |SRDHM| + slack
+    fast = bool(np.all(right_ok & no_overflow & (np.abs(add_fast) + high < INT32_LIMIT)))
+    rows = np.empty((len(mult), 4), dtype=np.int64)
+    rows[:, 0] = np.asarray(acc_init, dtype=np.int64)
+    rows[:, 1] = mult
+    if fast:
+        rows[:, 2] = add_fast
+        rows[:, 3] = (left + 1) | (right << 8)
+    else:
+        rows[:, 2] = int(out_zp)
+        rows[:, 3] = left | (right << 8)
+    mode = (RQ_FAST if fast else 0) | (RQ_CLAMP if (act_min, act_max) != (INT8_MIN, INT8_MAX) else 0)
+    return rows.astype(np.int32), mode
+
+
+def requantize_reference(acc: np.ndarray, mult: int, shift: int, out_zp: int, lo: int, hi: int) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier + zero point + clamp on int32 accumulators
+    (numpy, exact): the reference the C forms are tested against."""
+    acc = np.asarray(acc, dtype=np.int64)
+    left, right = max(shift, 0), max(-shift, 0)
+    x = ((acc << left) + 2**31) % 2**32 - 2**31
+    ab = x * mult
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    s = (ab + nudge)
+    s = np.where(s >= 0, s // 2**31, -((-s) // 2**31))
+    mask = (1 << right) - 1
+    rem = s & mask
+    thr = (mask >> 1) + (s < 0)
+    r = (s >> right) + (rem > thr)
+    return np.clip(r + out_zp, lo, hi)

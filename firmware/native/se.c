@@ -4,12 +4,14 @@
 #include "ofa_kernels.h"
 
 void ofa_se(const ofa_se_params *p, int8_t *x, int8_t *scratch) {
-    int8_t *m = scratch;
+    const int32_t big = p->c > p->c_mid ? p->c : p->c_mid;
+    uint32_t *cols = (uint32_t *)scratch;
+    int8_t *m = scratch + 8 * ((big + 3) / 4);
     int8_t *r = m + p->c;
     int8_t *g = r + p->c_mid;
     ofa_mean(&p->mean, x, m);
-    ofa_fc(&p->reduce, m, r);
-    ofa_fc(&p->expand, r, g);
+    ofa_fc(&p->reduce, m, r, cols);
+    ofa_fc(&p->expand, r, g, cols);
     for (int32_t i = 0; i < p->n_gate; ++i) {
         const ofa_gate_step *st = &p->gate[i];
         if (st->op == OFA_GATE_MUL)

@@ -33,7 +33,9 @@ class Kernel:
     ``features(layer) -> {feature: value}`` feeds the latency model. ``fuse(layers, graph_in,
     graph_out, policy) -> layers`` is a graph pass (run in ``fuse_order``). ``c_types``: extra C
     declarations the struct needs; ``depends``: kernels whose types or functions it uses;
-    ``pad_folding``: its ops take a preceding spatial zero-point PAD inside the kernel.
+    ``pad_folding``: its ops take a preceding spatial zero-point PAD inside the kernel;
+    ``config(layers) -> str``: C definitions for ``ofa_kernels.h`` from the model's layers of this
+    kernel (which specialised variants to compile).
     """
 
     name: str
@@ -51,6 +53,7 @@ class Kernel:
     fuse_order: int = 0
     depends: tuple[str, ...] = ()
     pad_folding: bool = False
+    config: Callable | None = None
     doc: str = ""
 
 

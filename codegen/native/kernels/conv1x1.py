@@ -1,11 +1,15 @@
-"""CONV_2D 1x1 without padding (expand, project, feature mix): TFLite reference
-ConvPerChannel with the input offset folded into the bias."""
+"""CONV_2D 1x1 without padding (expand, project, feature mix; any stride): two pixels at a
+time, each sign-extended once into int16 columns, then the matrix core (TFLite reference
+ConvPerChannel, the input offset folded into the start values)."""
 from __future__ import annotations
 
 from . import Kernel
-from .. import quant as Q
-from ..cemit import params_struct
-from .conv2d import ARRAYS, CONV_FIELDS, conv_layer_params
+from ..cemit import init
+from .conv2d import conv_layer_params
+from .mm import groups, mm_arrays, mm_init, mm_layer
+
+FIELDS = tuple(("int32_t", n) for n in ("in_w", "in_c", "out_h", "out_w", "stride")) + (("ofa_mm_params", "mm"),)
+SCALARS = ("in_w", "in_c", "out_h", "out_w", "stride")
 
 
 def accepts(ctx, op) -> bool:
@@ -17,37 +21,36 @@ def accepts(ctx, op) -> bool:
 
 
 def lower(ctx, op) -> None:
-    """One conv1x1 call; at stride 1 it may stream over its input (pixel by pixel)."""
+    """One conv1x1 call; at stride 1 it may stream over its input (two pixels at a time)."""
     x, y, wdat, p, bias, mult, shift, ops = conv_layer_params(ctx, op)
     ic, oc = p["in_c"], p["out_c"]
-    consts = dict(weight=wdat.reshape(oc, ic), bias=Q.fold_bias(bias, wdat, p["in_offset"]), mult=mult, shift=shift)
+    mm, consts = mm_layer(wdat.reshape(oc, ic), bias, mult, shift, p["in_offset"], p["out_offset"], p["act_min"],
+                          p["act_max"])
     layer = ctx.add_layer(kernel="conv1x1", name=f"conv1x1 {ic}->{oc} {p['out_h']}x{p['out_w']}",
-                          inputs=[x.index], output=y.index, params=p, consts=consts,
-                          macs=p["out_h"] * p["out_w"] * oc * ic, ops=ops)
-    layer.scratch_bytes = ic
+                          inputs=[x.index], output=y.index, params={**{k: p[k] for k in SCALARS}, "mm": mm},
+                          consts=consts, macs=p["out_h"] * p["out_w"] * oc * ic, ops=ops)
+    layer.scratch_bytes = 16 * groups(ic)  # two pixels' columns
     if p["stride"] == 1:
         hw = p["out_h"] * p["out_w"]
         layer.overlap = {x.index: ("stream", hw * (oc - ic) if oc > ic else oc - ic)}
 
 
 def emit(l, cx):
-    """``ofa_conv1x1(&p, in, out, pixbuf or NULL)`` (the pixel copy only when the plan overlaps
-    output and input)."""
+    """``ofa_conv1x1(&p, in, out, columns)``."""
     pre = f"l{l.index}"
-    pix = cx.ptr(l.scratch) if cx.overlaps(l) else "NULL"
-    return params_struct(KERNEL, f"{pre}_p", l.params, l.consts, pre, ARRAYS), \
-        f"ofa_conv1x1(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.output)}, {pix});"
+    decl = mm_arrays(l.consts, pre)
+    decl += f"static const ofa_conv1x1_params {pre}_p = {init(l.params, SCALARS, {'mm': mm_init(l.params['mm'], pre)})};\n"
+    return decl, f"ofa_conv1x1(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.output)}, (uint32_t *)({cx.ptr(l.scratch)}));"
 
 
 def features(l) -> dict:
     """The pointwise role of the latency model."""
     p = l.params
-    return {"pw_macs": l.macs, "pw_out": p["out_h"] * p["out_w"] * p["out_c"], "pw_pix": p["out_h"] * p["out_w"]}
+    return {"pw_macs": l.macs, "pw_out": p["out_h"] * p["out_w"] * p["mm"]["out_c"], "pw_pix": p["out_h"] * p["out_w"]}
 
 
-KERNEL = Kernel(name="conv1x1", c_file="conv1x1.c", fields=CONV_FIELDS, ops=("CONV_2D",), accepts=accepts,
-                lower=lower, emit=emit, features=features, priority=10,
+KERNEL = Kernel(name="conv1x1", c_file="conv1x1.c", fields=FIELDS, ops=("CONV_2D",), accepts=accepts,
+                lower=lower, emit=emit, features=features, priority=10, depends=("mm",),
                 prototype="void ofa_conv1x1(const ofa_conv1x1_params *p, const int8_t *in, int8_t *out, "
-                          "int8_t *pixbuf);\n"
-                          "void ofa_pw_pixel(const ofa_conv1x1_params *p, const int8_t *x, int8_t *o)",
-                doc="1x1 conv, input offset in the bias")
+                          "uint32_t *cols)",
+                doc="1x1 conv, two pixels at a time through the matrix core")

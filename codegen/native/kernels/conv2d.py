@@ -1,24 +1,22 @@
-"""CONV_2D, k x k, any stride and padding (the stem, and any conv the 1x1 kernel does not take):
-TFLite reference ConvPerChannel with the padding inside the kernel."""
+"""CONV_2D, k x k, any stride and padding (the stem, and any conv the 1x1 kernel does not
+take): im2col of two output pixels at a time (padding taps read the input zero point, which
+the folded input offset cancels), then the matrix core (TFLite reference ConvPerChannel)."""
 from __future__ import annotations
 
 from ofa_mcu.errors import UserError
 
 from . import Kernel
-from .. import quant as Q
-from ..cemit import params_struct
+from ..cemit import init
 from ..lowering import stream_distance
+from .mm import groups, mm_arrays, mm_init, mm_layer
 
-CONV_FIELDS = (("int32_t", "in_h"), ("int32_t", "in_w"), ("int32_t", "in_c"), ("int32_t", "out_h"),
-               ("int32_t", "out_w"), ("int32_t", "out_c"), ("int32_t", "k"), ("int32_t", "stride"),
-               ("int32_t", "pad_top"), ("int32_t", "pad_left"), ("int32_t", "in_offset"), ("int32_t", "out_offset"),
-               ("int32_t", "act_min"), ("int32_t", "act_max"), ("const int8_t *", "weight"),
-               ("const int32_t *", "bias"), ("const int32_t *", "mult"), ("const int8_t *", "shift"))
-ARRAYS = ("weight", "bias", "mult", "shift")
+FIELDS = tuple(("int32_t", n) for n in ("in_h", "in_w", "in_c", "out_h", "out_w", "k", "stride", "pad_top",
+                                       "pad_left", "pad_value", "patch")) + (("ofa_mm_params", "mm"),)
+SCALARS = tuple(n for t, n in FIELDS if t == "int32_t")
 
 
 def conv_layer_params(ctx, op):
-    """``(x, y, weights OHWI, params, bias, mult, shift)`` of a CONV_2D op."""
+    """``(x, y, weights OHWI, params, bias, mult, shift, op indices)`` of a CONV_2D op."""
     wt, wdat = ctx.weights(op)
     if wdat.ndim != 4:
         raise UserError(f"CONV_2D op {op.index} has {wdat.ndim}-D weights; expected OHWI")
@@ -31,33 +29,44 @@ def conv_layer_params(ctx, op):
     return x, y, wdat, params, bias, mult, shift, ops
 
 
+def scratch_layout(k: int, ic: int) -> tuple[int, int]:
+    """``(patch bytes rounded to words, scratch bytes)``: two pixels' columns, then their
+    two int8 patches."""
+    patch = (k * k * ic + 3) // 4 * 4
+    return patch, 16 * groups(k * k * ic) + 2 * patch
+
+
 def lower(ctx, op) -> None:
     """One conv2d call; its output rows may overwrite input rows no longer needed."""
     x, y, wdat, p, bias, mult, shift, ops = conv_layer_params(ctx, op)
-    k = p["k"]
-    layer = ctx.add_layer(kernel="conv2d", name=f"conv{k}x{k}/s{p['stride']} {p['in_c']}->{p['out_c']}",
-                          inputs=[x.index], output=y.index, params=p,
-                          consts=dict(weight=wdat, bias=bias, mult=mult, shift=shift),
-                          macs=p["out_h"] * p["out_w"] * p["out_c"] * k * k * p["in_c"], ops=ops)
-    d = stream_distance(p["out_h"], p["out_w"] * p["out_c"], p["in_w"] * p["in_c"], p["in_h"],
-                        lambda r: r * p["stride"] - p["pad_top"])
+    k, ic, oc = p["k"], p["in_c"], p["out_c"]
+    mm, consts = mm_layer(wdat.reshape(oc, -1), bias, mult, shift, p["in_offset"], p["out_offset"], p["act_min"],
+                          p["act_max"])
+    patch, scratch = scratch_layout(k, ic)
+    params = {**{n: p[n] for n in SCALARS if n in p}, "pad_value": -p["in_offset"], "patch": patch, "mm": mm}
+    layer = ctx.add_layer(kernel="conv2d", name=f"conv{k}x{k}/s{p['stride']} {ic}->{oc}", inputs=[x.index],
+                          output=y.index, params=params, consts=consts,
+                          macs=p["out_h"] * p["out_w"] * oc * k * k * ic, ops=ops)
+    layer.scratch_bytes = scratch
+    d = stream_distance(p["out_h"], p["out_w"] * oc, p["in_w"] * ic, p["in_h"], lambda r: r * p["stride"] - p["pad_top"])
     layer.overlap = {x.index: ("stream", d)}
 
 
 def emit(l, cx):
-    """``ofa_conv2d(&p, in, out)``."""
+    """``ofa_conv2d(&p, in, out, scratch)``."""
     pre = f"l{l.index}"
-    return params_struct(KERNEL, f"{pre}_p", l.params, l.consts, pre, ARRAYS), \
-        f"ofa_conv2d(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.output)});"
+    decl = mm_arrays(l.consts, pre)
+    decl += f"static const ofa_conv2d_params {pre}_p = {init(l.params, SCALARS, {'mm': mm_init(l.params['mm'], pre)})};\n"
+    return decl, f"ofa_conv2d(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.output)}, (uint32_t *)({cx.ptr(l.scratch)}));"
 
 
 def features(l) -> dict:
     """MACs and outputs (the stem role of the latency model)."""
     p = l.params
-    return {"stem_macs": l.macs, "stem_out": p["out_h"] * p["out_w"] * p["out_c"]}
+    return {"stem_macs": l.macs, "stem_out": p["out_h"] * p["out_w"] * p["mm"]["out_c"]}
 
 
-KERNEL = Kernel(name="conv2d", c_file="conv2d.c", fields=CONV_FIELDS, ops=("CONV_2D",), lower=lower, emit=emit,
-                features=features, pad_folding=True,
-                prototype="void ofa_conv2d(const ofa_conv2d_params *p, const int8_t *in, int8_t *out)",
-                doc="k x k conv, padding inside")
+KERNEL = Kernel(name="conv2d", c_file="conv2d.c", fields=FIELDS, ops=("CONV_2D",), lower=lower, emit=emit,
+                features=features, pad_folding=True, depends=("mm",),
+                prototype="void ofa_conv2d(const ofa_conv2d_params *p, const int8_t *in, int8_t *out, uint32_t *scratch)",
+                doc="k x k conv: im2col of two pixels, then the matrix core")

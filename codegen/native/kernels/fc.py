@@ -1,24 +1,21 @@
-"""FULLY_CONNECTED (batch 1): TFLite reference FullyConnected with per-output multipliers (a
-per-tensor model repeats its one value) and the input offset folded into the bias."""
+"""FULLY_CONNECTED (batch 1): the input vector sign-extended once into columns, then the
+matrix core (TFLite reference FullyConnected, per-output multipliers: a per-tensor model
+repeats its one value; the input offset folded into the start values)."""
 from __future__ import annotations
 
 from ofa_mcu.errors import UserError
 
 from . import Kernel
-from .. import quant as Q
-from ..cemit import params_struct
+from ..cemit import init
+from .mm import groups, mm_arrays, mm_init, mm_layer
 
-FC_FIELDS = (("int32_t", "in_n"), ("int32_t", "out_n"), ("int32_t", "out_offset"), ("int32_t", "act_min"),
-             ("int32_t", "act_max"), ("const int8_t *", "weight"), ("const int32_t *", "bias"),
-             ("const int32_t *", "mult"), ("const int8_t *", "shift"))
-ARRAYS = ("weight", "bias", "mult", "shift")
+FIELDS = (("int32_t", "in_n"), ("ofa_mm_params", "mm"))
 
 
 def fc_from_arrays(wdat, bias, mult, shift, in_zp: int, out_zp: int, lo: int, hi: int):
-    """``(params, consts)`` of an FC on weights ``(out, in)``."""
-    on, inn = wdat.shape
-    return (dict(in_n=inn, out_n=on, out_offset=out_zp, act_min=lo, act_max=hi),
-            dict(weight=wdat, bias=Q.fold_bias(bias, wdat, -in_zp), mult=mult, shift=shift))
+    """``(params, consts, scratch bytes)`` of an FC on weights ``(out, in)``."""
+    mm, consts = mm_layer(wdat, bias, mult, shift, -in_zp, out_zp, lo, hi)
+    return {"in_n": int(wdat.shape[1]), "mm": mm}, consts, 8 * groups(wdat.shape[1])
 
 
 def lower(ctx, op) -> None:
@@ -33,26 +30,25 @@ def lower(ctx, op) -> None:
                         "batch 1")
     y = ctx.out_int8(op)
     bias, mult, shift, lo, hi = ctx.requant(op, x, y, wt, on)
-    p, consts = fc_from_arrays(wdat, bias, mult, shift, x.zero_point, y.zero_point, lo, hi)
-    ctx.add_layer(kernel="fc", name=f"fc {inn}->{on}", inputs=[x.index], output=y.index, params=p, consts=consts,
-                  macs=on * inn, ops=[op.index])
+    p, consts, scratch = fc_from_arrays(wdat, bias, mult, shift, x.zero_point, y.zero_point, lo, hi)
+    layer = ctx.add_layer(kernel="fc", name=f"fc {inn}->{on}", inputs=[x.index], output=y.index, params=p,
+                          consts=consts, macs=on * inn, ops=[op.index])
+    layer.scratch_bytes = scratch
 
 
-def init(p: dict, prefix: str) -> str:
+def fc_init(p: dict, prefix: str) -> str:
     """The initializer of an ``ofa_fc_params`` whose arrays are named ``prefix_*``."""
-    from ..cemit import init as _init, scalar_fields
-
-    return _init(p, scalar_fields(KERNEL), {n: f"{prefix}_{n}" for n in ARRAYS})
+    return init(p, ("in_n",), {"mm": mm_init(p["mm"], prefix)})
 
 
 def emit(l, cx):
-    """``ofa_fc(&p, in, out)``."""
+    """``ofa_fc(&p, in, out, columns)``."""
     pre = f"l{l.index}"
-    return params_struct(KERNEL, f"{pre}_p", l.params, l.consts, pre, ARRAYS), \
-        f"ofa_fc(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.output)});"
+    decl = mm_arrays(l.consts, pre) + f"static const ofa_fc_params {pre}_p = {fc_init(l.params, pre)};\n"
+    return decl, f"ofa_fc(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.output)}, (uint32_t *)({cx.ptr(l.scratch)}));"
 
 
-KERNEL = Kernel(name="fc", c_file="fc.c", fields=FC_FIELDS, ops=("FULLY_CONNECTED",), lower=lower, emit=emit,
-                features=lambda l: {"fc_macs": l.macs, "fc_out": l.params["out_n"]},
-                prototype="void ofa_fc(const ofa_fc_params *p, const int8_t *in, int8_t *out)",
-                doc="fully connected, input offset in the bias")
+KERNEL = Kernel(name="fc", c_file="fc.c", fields=FIELDS, ops=("FULLY_CONNECTED",), lower=lower, emit=emit,
+                features=lambda l: {"fc_macs": l.macs, "fc_out": l.params["mm"]["out_c"]}, depends=("mm",),
+                prototype="void ofa_fc(const ofa_fc_params *p, const int8_t *in, int8_t *out, uint32_t *cols)",
+                doc="fully connected through the matrix core")

@@ -5,9 +5,10 @@ of that node, so it stays bit-exact."""
 from __future__ import annotations
 
 from . import Kernel
-from ..cemit import c_array, init, scalar_fields
+from ..cemit import init, scalar_fields
 from ..graph import Layer, consumers
 from . import add as ADD, fc as FC, mean as MEAN, mul as MUL
+from .mm import groups, mm_arrays
 
 MAX_GATE = 4
 GATE_TYPES = (f"#define OFA_SE_MAX_GATE {MAX_GATE}\n"
@@ -20,9 +21,7 @@ SE_FIELDS = (("int32_t", "hw"), ("int32_t", "c"), ("int32_t", "c_mid"), ("ofa_me
 
 
 def _pw_as_fc(l: Layer) -> dict:
-    p, c = l.params, l.consts
-    return dict(params=dict(in_n=p["in_c"], out_n=p["out_c"], out_offset=p["out_offset"], act_min=p["act_min"],
-                            act_max=p["act_max"]), consts=dict(c))
+    return dict(params={"in_n": l.params["in_c"], "mm": l.params["mm"]}, consts=dict(l.consts))
 
 
 def fuse(layers: list[Layer], graph_in: int, graph_out: int, policy: str) -> list[Layer]:
@@ -64,7 +63,7 @@ def fuse(layers: list[Layer], graph_in: int, graph_out: int, policy: str) -> lis
         if final is None:
             continue
         red, exp = _pw_as_fc(chain[1]), _pw_as_fc(chain[2])
-        c, c_mid = mean.params["c"], chain[1].params["out_c"]
+        c, c_mid = mean.params["c"], chain[1].params["mm"]["out_c"]
         se = Layer(index=0, kernel="se", name=f"se {c}->{c_mid}->{c}", inputs=[x], output=x,
                    params=dict(hw=mean.params["hw"], c=c, c_mid=c_mid, mean=mean.params, reduce=red["params"],
                                expand=exp["params"], gate=[dict(kind=g.kernel, params=g.params,
@@ -74,7 +73,7 @@ def fuse(layers: list[Layer], graph_in: int, graph_out: int, policy: str) -> lis
                    | {"expand_" + k: v for k, v in exp["consts"].items()},
                    macs=sum(l.macs for l in chain) + final.macs,
                    ops=sorted(o for l in chain + [final] for o in l.ops))
-        se.scratch_bytes = 3 * c + c_mid
+        se.scratch_bytes = 8 * groups(max(c, c_mid)) + 3 * c + c_mid
         pos = out.index(mean)
         for l in chain + [final]:
             out.remove(l)
@@ -91,7 +90,7 @@ def emit(l, cx):
     p = l.params
     decl = ""
     for part in ("reduce", "expand"):
-        decl += "".join(c_array(f"{pre}_{part}_{n}", l.consts[f"{part}_{n}"]) for n in FC.ARRAYS)
+        decl += mm_arrays({n: l.consts[f"{part}_{n}"] for n in ("weight", "rq")}, f"{pre}_{part}")
     gates = []
     for g in p["gate"]:
         if g["kind"] == "mul":
@@ -103,8 +102,8 @@ def emit(l, cx):
     gate_init = "{" + ", ".join(gates) + "}" if gates else "{{0}}"
     decl += (f"static const ofa_se_params {pre}_p = {{.hw = {p['hw']}, .c = {p['c']}, .c_mid = {p['c_mid']},\n"
              f"    .mean = {init(p['mean'], scalar_fields(MEAN.KERNEL))},\n"
-             f"    .reduce = {FC.init(p['reduce'], pre + '_reduce')},\n"
-             f"    .expand = {FC.init(p['expand'], pre + '_expand')},\n"
+             f"    .reduce = {FC.fc_init(p['reduce'], pre + '_reduce')},\n"
+             f"    .expand = {FC.fc_init(p['expand'], pre + '_expand')},\n"
              f"    .n_gate = {len(gates)}, .gate = {gate_init},\n"
              f"    .scale = {init(p['scale'], scalar_fields(MUL.KERNEL))}}};\n")
     return decl, f"ofa_se(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.scratch)});"
@@ -117,6 +116,6 @@ def features(l) -> dict:
 
 
 KERNEL = Kernel(name="se", c_file="se.c", fields=SE_FIELDS, c_types=GATE_TYPES, emit=emit, features=features,
-                fuse=fuse, fuse_order=10, depends=("mean", "fc", "mul", "add"),
+                fuse=fuse, fuse_order=10, depends=("mean", "fc", "mul", "add", "mm"),
                 prototype="void ofa_se(const ofa_se_params *p, int8_t *x, int8_t *scratch)",
-                doc="squeeze-excite in place; scratch 3 c + c_mid bytes")
+                doc="squeeze-excite in place; scratch: FC columns, then 3 c + c_mid bytes")
