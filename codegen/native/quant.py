@@ -131,8 +131,8 @@ def requant_table(acc_init: np.ndarray, mult: np.ndarray, shift: np.ndarray, out
     shifts) and the layer's mode bits (``firmware/native/ofa_native.h`` says how each mode
     computes TFLite's MultiplyByQuantizedMultiplier exactly).
 
-    The fast form needs, on every channel, a right shift of at least 1 and no int32 overflow
-    of ``acc << (left + 1)`` and of the addend sum for the largest accumulator ``bound``."""
+    The fast form needs, on every channel, no left shift, a right shift of at least 1 and no
+    int32 overflow of ``acc << 1`` and of the addend sum for the largest accumulator ``bound``."""
     mult = np.asarray(mult, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
     left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
@@ -142,13 +142,13 @@ def requant_table(acc_init: np.ndarray, mult: np.ndarray, shift: np.ndarray, out
                                                                                           np.clip(right, 0, 30)), 0)
     no_overflow = bound < (INT32_LIMIT >> np.minimum(left + 1, 31))  # acc << (left + 1) fits int32
     high = np.where(no_overflow, (np.where(no_overflow, bound, 0) << left) * mult // 2**31 + 2, 0)  # |SRDHM| + slack
-    fast = bool(np.all(right_ok & no_overflow & (np.abs(add_fast) + high < INT32_LIMIT)))
+    fast = bool(np.all((left == 0) & right_ok & no_overflow & (np.abs(add_fast) + high < INT32_LIMIT)))
     rows = np.empty((len(mult), 4), dtype=np.int64)
     rows[:, 0] = np.asarray(acc_init, dtype=np.int64)
     rows[:, 1] = mult
     if fast:
         rows[:, 2] = add_fast
-        rows[:, 3] = (left + 1) | (right << 8)
+        rows[:, 3] = right
     else:
         rows[:, 2] = int(out_zp)
         rows[:, 3] = left | (right << 8)
@@ -156,18 +156,20 @@ def requant_table(acc_init: np.ndarray, mult: np.ndarray, shift: np.ndarray, out
     return rows.astype(np.int32), mode
 
 
+def multiply_by_quantized_multiplier(x, mult: int, shift: int) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier on int32 values (numpy, exact: the int32 left
+    shift wraps, SaturatingRoundingDoublingHighMul, RoundingDivideByPOT)."""
+    x = np.asarray(x, dtype=np.int64)
+    left, right = max(int(shift), 0), max(-int(shift), 0)
+    x = ((x << left) + 2**31) % 2**32 - 2**31
+    ab = x * int(mult)
+    s = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    s = np.where(s >= 0, s // 2**31, -((-s) // 2**31))
+    mask = (1 << right) - 1
+    return (s >> right) + ((s & mask) > (mask >> 1) + (s < 0))
+
+
 def requantize_reference(acc: np.ndarray, mult: int, shift: int, out_zp: int, lo: int, hi: int) -> np.ndarray:
     """TFLite's MultiplyByQuantizedMultiplier + zero point + clamp on int32 accumulators
     (numpy, exact): the reference the C forms are tested against."""
-    acc = np.asarray(acc, dtype=np.int64)
-    left, right = max(shift, 0), max(-shift, 0)
-    x = ((acc << left) + 2**31) % 2**32 - 2**31
-    ab = x * mult
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    s = (ab + nudge)
-    s = np.where(s >= 0, s // 2**31, -((-s) // 2**31))
-    mask = (1 << right) - 1
-    rem = s & mask
-    thr = (mask >> 1) + (s < 0)
-    r = (s >> right) + (rem > thr)
-    return np.clip(r + out_zp, lo, hi)
+    return np.clip(multiply_by_quantized_multiplier(acc, mult, shift) + out_zp, lo, hi)

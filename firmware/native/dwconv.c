@@ -47,7 +47,8 @@ OFA_INLINE void dw_body(const ofa_dwconv_params *p, const int8_t *in, int8_t *ou
         const ofa_rq *rq = p->rq + c;
         int8_t *o = out + c;
         for (int32_t oy = 0; oy < p->out_h; ++oy, o += (size_t)ow * C) {
-            const int8_t *rows[K];
+            const int8_t *rows[OFA_DW_MAX_K];
+#pragma GCC unroll 8
             for (int fy = 0; fy < K; ++fy) rows[fy] = plane + (size_t)(oy * S + fy) * pw;
             ofa_dw_row(rows, w, ow, o, C, rq, K, S, mode, lo, hi);
         }

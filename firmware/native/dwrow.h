@@ -14,11 +14,15 @@
 
 #include "ofa_native.h"
 
+#define OFA_DW_MAX_K 7 /* the largest K with compiled variants (codegen/native/kernels/dwrow.py) */
+
 /* One output at window q (generic K: ceil(K / 4) loads per filter row). */
 OFA_INLINE int32_t ofa_dw_one(const int8_t *const *r, int32_t off, const uint32_t *w, int32_t acc, const int K) {
     const int G = (K + 3) / 4;
+#pragma GCC unroll 8
     for (int fy = 0; fy < K; ++fy) {
         const int8_t *q = r[fy] + off;
+#pragma GCC unroll 2
         for (int g = 0; g < G; ++g, w += 2) {
             const uint32_t v = ofa_ld32(q + 4 * g);
             acc = ofa_smlad(ofa_sxtb16(v), w[0], acc);
@@ -33,6 +37,7 @@ OFA_INLINE int32_t ofa_dw_one(const int8_t *const *r, int32_t off, const uint32_
 OFA_INLINE void ofa_dw_pair_s1(const int8_t *const *r, int32_t off, const uint32_t *w, int32_t *a0, int32_t *a1,
                                const int K) {
     int32_t s0 = *a0, s1 = *a1;
+#pragma GCC unroll 8
     for (int fy = 0; fy < K; ++fy) {
         const int8_t *q = r[fy] + off;
         const uint32_t v = ofa_ld32(q);
@@ -74,7 +79,8 @@ OFA_INLINE void ofa_dw_pair_s1(const int8_t *const *r, int32_t off, const uint32
 /* One output row (ow outputs, out_step bytes apart) of one channel. */
 OFA_INLINE void ofa_dw_row(const int8_t *const *rows, const uint32_t *w, int32_t ow, int8_t *out, int32_t out_step,
                            const ofa_rq *rq, const int K, const int S, const int mode, int32_t lo, int32_t hi) {
-    const int8_t *r[K];
+    const int8_t *r[OFA_DW_MAX_K];
+#pragma GCC unroll 8
     for (int fy = 0; fy < K; ++fy) r[fy] = rows[fy];
     const int32_t bias = rq->bias;
     int32_t ox = 0;

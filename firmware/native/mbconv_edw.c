@@ -50,8 +50,9 @@ OFA_INLINE void edw_body(const ofa_mbconv_edw_params *p, const int8_t *in, int8_
         for (; next <= last; ++next)
             expand_row(&p->pw, in + (size_t)next * in_w * ic, x_end,
                        ring + (size_t)(next % K) * slot_bytes + dw->pad_left, cols);
-        const int8_t *base[K];
-        int32_t step[K];
+        const int8_t *base[OFA_DW_MAX_K];
+        int32_t step[OFA_DW_MAX_K];
+#pragma GCC unroll 8
         for (int fy = 0; fy < K; ++fy) {
             const int32_t iy = iy0 + fy;
             const int outside = iy < 0 || iy >= in_h;
@@ -61,7 +62,8 @@ OFA_INLINE void edw_body(const ofa_mbconv_edw_params *p, const int8_t *in, int8_
         int8_t *o = out + (size_t)oy * ow * M;
         const uint32_t *w = dw->weight;
         for (int32_t c = 0; c < M; ++c, w += wstride) {
-            const int8_t *rows[K];
+            const int8_t *rows[OFA_DW_MAX_K];
+#pragma GCC unroll 8
             for (int fy = 0; fy < K; ++fy) rows[fy] = base[fy] + c * step[fy];
             ofa_dw_row(rows, w, ow, o + c, M, dw->rq + c, K, S, mode, lo, hi);
         }

@@ -45,48 +45,59 @@ OFA_INLINE uint32_t ofa_ld32(const void *p) {
 #if OFA_DSP
 OFA_INLINE uint32_t ofa_sxtb16(uint32_t x) {
     uint32_t r;
-    __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(x));
+    __asm__ volatile("sxtb16 %0, %1" : "=r"(r) : "r"(x));
     return r;
 }
 OFA_INLINE uint32_t ofa_sxtb16_ror8(uint32_t x) {
     uint32_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    __asm__ volatile("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
     return r;
 }
 OFA_INLINE int32_t ofa_smlad(uint32_t a, uint32_t b, int32_t acc) {
     int32_t r;
-    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    __asm__ volatile("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
 OFA_INLINE int32_t ofa_smlabb(uint32_t a, uint32_t b, int32_t acc) {
     int32_t r;
-    __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    __asm__ volatile("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
 OFA_INLINE int32_t ofa_smlatb(uint32_t a, uint32_t b, int32_t acc) {
     int32_t r;
-    __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    __asm__ volatile("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
 OFA_INLINE int32_t ofa_smlabt(uint32_t a, uint32_t b, int32_t acc) {
     int32_t r;
-    __asm__("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    __asm__ volatile("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
 OFA_INLINE int32_t ofa_smlatt(uint32_t a, uint32_t b, int32_t acc) {
     int32_t r;
-    __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    __asm__ volatile("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
 /* acc + ((a * b + 2^31) >> 32) */
 OFA_INLINE int32_t ofa_smmlar(int32_t a, int32_t b, int32_t acc) {
     int32_t r;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    __asm__ volatile("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
 OFA_INLINE int32_t ofa_ssat8(int32_t v) {
     int32_t r;
-    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    __asm__ volatile("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
+}
+/* acc + SXTB16(x) and acc + SXTB16(x ror 8), as two int16 lanes (wrapping) */
+OFA_INLINE uint32_t ofa_sxtab16(uint32_t acc, uint32_t x) {
+    uint32_t r;
+    __asm__ volatile("sxtab16 %0, %1, %2" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
+OFA_INLINE uint32_t ofa_sxtab16_ror8(uint32_t acc, uint32_t x) {
+    uint32_t r;
+    __asm__ volatile("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
     return r;
 }
 #else
@@ -117,6 +128,11 @@ OFA_INLINE int32_t ofa_smmlar(int32_t a, int32_t b, int32_t acc) {
     return (int32_t)((uint32_t)acc + (uint32_t)(((int64_t)a * b + 0x80000000LL) >> 32));
 }
 OFA_INLINE int32_t ofa_ssat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+OFA_INLINE uint32_t ofa_add16x2(uint32_t a, uint32_t b) {
+    return ofa_pack16(ofa_lo16(a) + ofa_lo16(b), ofa_hi16(a) + ofa_hi16(b));
+}
+OFA_INLINE uint32_t ofa_sxtab16(uint32_t acc, uint32_t x) { return ofa_add16x2(acc, ofa_sxtb16(x)); }
+OFA_INLINE uint32_t ofa_sxtab16_ror8(uint32_t acc, uint32_t x) { return ofa_add16x2(acc, ofa_sxtb16_ror8(x)); }
 #endif
 
 /* gemmlowp::SaturatingRoundingDoublingHighMul */
@@ -151,12 +167,13 @@ static inline int8_t ofa_clamp8(int32_t v, int32_t lo, int32_t hi) {
  * One record per output channel: the accumulator's start value (bias, with the input offset
  * folded in), the Q31 multiplier, an addend and the shifts (bits 0-7: left, 8-15: right).
  * Two exact ways, chosen per layer offline (codegen.native.quant.requant_table):
- *   OFA_RQ_FAST: addend = 2^(right-1) + zero_point * 2^right, left = TFLite's left + 1, and
- *     out = (SMMLAR(acc << left, mult, addend) + (acc < 0 ? -1 : 0)) >> right. SMMLAR of the
- *     doubled value is SaturatingRoundingDoublingHighMul, the addend and the sign term are
- *     RoundingDivideByPOT's rounding and the zero point (exact when right >= 1 and nothing
- *     overflows, which the code generator proves from the weights and bias per layer);
- *   otherwise the reference's own steps (addend = zero point, left/right as TFLite's).
+ *   OFA_RQ_FAST (no left shift on any channel): shifts = right, addend = 2^(right-1) +
+ *     zero_point * 2^right, and out = (SMMLAR(acc << 1, mult, addend) + (acc < 0 ? -1 : 0))
+ *     >> right. SMMLAR of the doubled value is SaturatingRoundingDoublingHighMul, the addend
+ *     and the sign term are RoundingDivideByPOT's rounding and the zero point (exact when
+ *     right >= 1 and nothing overflows, which the code generator proves from the weights and
+ *     bias per layer);
+ *   otherwise the reference's own steps (addend = zero point, shifts = left | right << 8).
  * OFA_RQ_CLAMP: the fused activation clamps inside int8 (else the int8 range is the clamp). */
 typedef struct {
     int32_t bias;
@@ -171,8 +188,8 @@ OFA_INLINE int32_t ofa_rq_out(int32_t acc, const ofa_rq *q, const int mode, int3
     const int32_t sh = q->shifts;
     int32_t v;
     if (mode & OFA_RQ_FAST) {
-        v = ofa_smmlar((int32_t)((uint32_t)acc << (sh & 0xff)), q->mult, q->add);
-        v = (v + (acc >> 31)) >> (sh >> 8);
+        v = ofa_smmlar((int32_t)((uint32_t)acc << 1), q->mult, q->add);
+        v = (v + (acc >> 31)) >> sh;
     } else {
         v = ofa_rdbpot(ofa_srdhm((int32_t)((uint32_t)acc << (sh & 0xff)), q->mult), sh >> 8) + q->add;
     }

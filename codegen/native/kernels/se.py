@@ -8,7 +8,7 @@ from . import Kernel
 from ..cemit import init, scalar_fields
 from ..graph import Layer, consumers
 from . import add as ADD, fc as FC, mean as MEAN, mul as MUL
-from .mm import groups, mm_arrays
+from .mm import groups, mm_arrays, rq_array
 
 MAX_GATE = 4
 GATE_TYPES = (f"#define OFA_SE_MAX_GATE {MAX_GATE}\n"
@@ -70,7 +70,9 @@ def fuse(layers: list[Layer], graph_in: int, graph_out: int, policy: str) -> lis
                                                                 constant=int(g.consts["b"][0])) for g in gates],
                                scale=final.params),
                    consts={"reduce_" + k: v for k, v in red["consts"].items()}
-                   | {"expand_" + k: v for k, v in exp["consts"].items()},
+                   | {"expand_" + k: v for k, v in exp["consts"].items()}
+                   | {f"gate{j}_{k}": v for j, g in enumerate(gates) for k, v in g.consts.items() if k != "b"}
+                   | {"scale_" + k: v for k, v in final.consts.items()},
                    macs=sum(l.macs for l in chain) + final.macs,
                    ops=sorted(o for l in chain + [final] for o in l.ops))
         se.scratch_bytes = 8 * groups(max(c, c_mid)) + 3 * c + c_mid
@@ -92,20 +94,24 @@ def emit(l, cx):
     for part in ("reduce", "expand"):
         decl += mm_arrays({n: l.consts[f"{part}_{n}"] for n in ("weight", "rq")}, f"{pre}_{part}")
     gates = []
-    for g in p["gate"]:
+    for j, g in enumerate(p["gate"]):
+        gc = {k[len(f"gate{j}_"):]: v for k, v in l.consts.items() if k.startswith(f"gate{j}_")}
         if g["kind"] == "mul":
+            decl += rq_array(f"{pre}_g{j}_rq", gc["rq"])
             gates.append(f"{{.op = OFA_GATE_MUL, .constant = {g['constant']}, "
-                         f".mul = {init(g['params'], scalar_fields(MUL.KERNEL))}}}")
+                         f".mul = {MUL.mul_init(g['params'], f'{pre}_g{j}')}}}")
         else:
+            decl += ADD.add_arrays(gc, f"{pre}_g{j}")
             gates.append(f"{{.op = OFA_GATE_ADD, .constant = {g['constant']}, "
-                         f".add = {init(g['params'], scalar_fields(ADD.KERNEL))}}}")
+                         f".add = {ADD.add_init(g['params'], f'{pre}_g{j}')}}}")
+    decl += rq_array(f"{pre}_scale_rq", l.consts["scale_rq"])
     gate_init = "{" + ", ".join(gates) + "}" if gates else "{{0}}"
     decl += (f"static const ofa_se_params {pre}_p = {{.hw = {p['hw']}, .c = {p['c']}, .c_mid = {p['c_mid']},\n"
              f"    .mean = {init(p['mean'], scalar_fields(MEAN.KERNEL))},\n"
              f"    .reduce = {FC.fc_init(p['reduce'], pre + '_reduce')},\n"
              f"    .expand = {FC.fc_init(p['expand'], pre + '_expand')},\n"
              f"    .n_gate = {len(gates)}, .gate = {gate_init},\n"
-             f"    .scale = {init(p['scale'], scalar_fields(MUL.KERNEL))}}};\n")
+             f"    .scale = {MUL.mul_init(p['scale'], pre + '_scale')}}};\n")
     return decl, f"ofa_se(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.scratch)});"
 
 
