@@ -146,14 +146,15 @@ def _rows(arr: np.ndarray | None, n: int, size: int, what: str) -> list[str] | N
 
 def emit_native(tflite_bytes: bytes, out_dir, *, board: Any = "qemu-mps2-an386", test_input_int8=None,
                 expected_output_int8=None, model_name: str = "model", fuse: str = "auto", plot: bool = True,
-                force: bool = False) -> NativeResult:
+                force: bool = False, choices: dict | None = None) -> NativeResult:
     """Generate the native C project for ``tflite_bytes`` in ``out_dir``.
 
     ``test_input_int8``: one or more int8 inputs (``(N, *input_shape)`` or one input) that
     ``main.c`` runs; ``expected_output_int8``: their expected int8 outputs (from TFLM), which
     make the firmware's exit code the verdict. ``board``: a catalog name, a ``Board`` or a
     mapping with ``name``, ``qemu_machine``, ``cpu_flags`` (and ``memory`` regions for a linker
-    script). ``fuse``: expand+depthwise fusion policy (auto/always/never). A catalog board's
+    script). ``fuse``: expand+depthwise fusion policy (auto/always/never); ``choices``: see
+    :func:`~codegen.native.graph.lower_tflite`. A catalog board's
     project also gets ``ofa-mcu.json``, so ``ofa-mcu flash`` builds and runs (or flashes) it.
     Refuses to overwrite a non-empty ``out_dir`` without ``force``.
     """
@@ -167,7 +168,7 @@ def emit_native(tflite_bytes: bytes, out_dir, *, board: Any = "qemu-mps2-an386",
     target = target_for(board_obj)
     refuse_clobber(out_dir, force, "native project directory")
     b = resolve_board(board_obj)
-    graph = lower_tflite(tflite_bytes, fuse=fuse)
+    graph = lower_tflite(tflite_bytes, fuse=fuse, choices=choices)
     plan = plan_memory(graph)
     bad = check_plan(graph, plan)
     if bad:

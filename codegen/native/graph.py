@@ -92,13 +92,15 @@ def live_after(buf: int, index: int, layers: list[Layer], graph_out: int) -> boo
 FUSE_POLICIES = ("auto", "always", "never")
 
 
-def lower_tflite(tflite, fuse: str = "auto") -> Graph:
+def lower_tflite(tflite, fuse: str = "auto", choices: dict | None = None) -> Graph:
     """Lower a full-int8 TFLite model (bytes or a ``TfliteModel``) to a :class:`Graph` of native
     kernel calls.
 
     ``fuse`` is the policy of the fusions that trade compute for memory (the expand+depthwise
-    MBConv front): ``"auto"`` (when it lowers memory), ``"always"`` or ``"never"``. An op no
-    kernel lowers, or an op form no kernel takes, is a one-line UserError.
+    MBConv front): ``"auto"`` (when it lowers memory), ``"always"`` or ``"never"``. ``choices``
+    overrides the code generator's per-layer kernel choices (e.g. ``{"depthwise": "nhwc"}``; the
+    kernels' ``accepts`` read them). An op no kernel lowers, or an op form no kernel takes, is a
+    one-line UserError.
     """
     from ..tflite_model import TfliteModel, read_tflite
     from .kernels import fusion_passes, lowering_for, unsupported_ops_error
@@ -117,7 +119,7 @@ def lower_tflite(tflite, fuse: str = "auto") -> Graph:
     missing = sorted({op.opcode for op in model.ops if lowering_for(op.opcode) is None})
     if missing:
         raise unsupported_ops_error(missing)
-    ctx = LowerCtx(model, {"fuse": fuse})
+    ctx = LowerCtx(model, {"fuse": fuse, **(choices or {})})
     for op in model.ops:
         lowering_for(op.opcode)(ctx, op)
     for t in list(ctx.pads):  # a PAD whose consumer never came (the graph output is padded)

@@ -148,14 +148,16 @@ def hsigmoid_gate_model(hw: int = 6, c: int = 16, seed: int = 0):
     return m, (hw, hw, c)
 
 
-def check_bit_exact(tflite: bytes, out_dir, n_inputs: int = 200, seed: int = 0, fuse: str = "auto") -> dict:
+def check_bit_exact(tflite: bytes, out_dir, n_inputs: int = 200, seed: int = 0, fuse: str = "auto",
+                    choices: dict | None = None) -> dict:
     """Emit the native project, build it for the host, run ``n_inputs`` random int8 inputs
     through it and through the TFLM host interpreter; returns the comparison."""
     from .emit import emit_native
     from .host import build_host, run_host
     from .reference import random_inputs, tflm_outputs
 
-    res = emit_native(tflite, Path(out_dir), board="qemu-mps2-an386", plot=False, force=True, fuse=fuse)
+    res = emit_native(tflite, Path(out_dir), board="qemu-mps2-an386", plot=False, force=True, fuse=fuse,
+                      choices=choices)
     x = random_inputs(np.random.default_rng(seed), n_inputs, res.graph.input_shape[1:])
     ref = tflm_outputs(tflite, x)
     got = run_host(build_host(res.out_dir), x, ref.shape[1])

@@ -20,8 +20,18 @@ SCALARS = tuple(n for t, n in FIELDS if t == "int32_t")
 PLANE_SLACK = 4  # the row engine may read up to three bytes past a row's last window
 
 
-def dw_params(ctx, op):
-    """``(x, y, params, consts, op indices)`` of a DEPTHWISE_CONV_2D op."""
+def dw_params(ctx, op, peek: bool = False, fold_offset: bool = True):
+    """``(x, y, params, consts, op indices)`` of a DEPTHWISE_CONV_2D op (``consts``: the packed
+    plane-kernel weights, the requantization records and the raw ``w_kkc``). ``peek``: leave a
+    pending PAD in place (for a kernel deciding whether it takes the op). ``fold_offset``: the
+    start values hold ``input_offset * sum(weights)`` (for kernels that read the padding)."""
+    if peek:
+        saved = dict(ctx.pads)
+        try:
+            return dw_params(ctx, op)
+        finally:
+            ctx.pads.clear()
+            ctx.pads.update(saved)
     wt, wdat = ctx.weights(op)
     if wdat.ndim != 4 or wdat.shape[0] != 1:
         raise UserError(f"DEPTHWISE_CONV_2D op {op.index} has weights of shape {list(wdat.shape)}; expected 1HWC")
@@ -34,18 +44,27 @@ def dw_params(ctx, op):
     k, s = kh, geo["stride"]
     w_kkc = wdat.reshape(kh, kw, c)
     rows = w_kkc.reshape(-1, c).T
-    rq, mode = Q.requant_table(Q.fold_bias(bias, rows, -x.zero_point), mult, shift, y.zero_point,
+    init = Q.fold_bias(bias, rows, -x.zero_point) if fold_offset else bias
+    rq, mode = Q.requant_table(init, mult, shift, y.zero_point,
                                Q.accumulator_bound(bias, rows), lo, hi)
     params = dict(c=c, **{n: geo[n] for n in ("in_h", "in_w", "out_h", "out_w", "k", "stride", "pad_top",
                                                "pad_left")},
                   plane_h=(geo["out_h"] - 1) * s + k, plane_w=(geo["out_w"] - 1) * s + k,
                   pad_value=x.zero_point, mode=mode, act_min=lo, act_max=hi)
-    return x, y, params, {"weight": pack_dw_weights(w_kkc), "rq": rq}, ops
+    return x, y, params, {"weight": pack_dw_weights(w_kkc), "rq": rq, "w_kkc": w_kkc}, ops
+
+
+def plane_cost(p: dict) -> float:
+    """Estimated instructions of the plane kernel on a layer (per plane byte, per output row,
+    per output and filter row; fitted on QEMU counts of the default model's layers)."""
+    c = p["c"]
+    return c * (14.7 * p["plane_h"] * p["plane_w"] + 43.8 * p["out_h"]) + 8.1 * p["out_h"] * p["out_w"] * c * p["k"]
 
 
 def lower(ctx, op) -> None:
     """One dwconv call, in place."""
     x, y, p, consts, ops = dw_params(ctx, op)
+    consts.pop("w_kkc")
     k, s = p["k"], p["stride"]
     layer = ctx.add_layer(kernel="dwconv", name=f"dw{k}x{k}/s{s} {p['c']}ch {p['out_h']}x{p['out_w']}",
                           inputs=[x.index], output=y.index, params=p, consts=consts,
