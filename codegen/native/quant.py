@@ -118,37 +118,54 @@ RQ_FAST, RQ_CLAMP = 1, 2
 INT32_LIMIT = 2**31
 
 
-def accumulator_bound(bias: np.ndarray, weight_rows: np.ndarray) -> np.ndarray:
-    """Per output channel, the largest ``|bias + sum(w * (x + input_offset))|`` any int8 input
-    can give (``|x + input_offset| <= 255``): what the requantization must not overflow."""
-    w = np.abs(np.asarray(weight_rows, dtype=np.int64)).reshape(len(bias), -1)
-    return np.abs(np.asarray(bias, dtype=np.int64)) + 255 * w.sum(axis=1)
+def accumulator_range(bias: np.ndarray, weight_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel, the smallest and largest ``bias + sum(w * (x + input_offset))`` any
+    int8 input can give (``|x + input_offset| <= 255``): what the requantization must take."""
+    w = np.abs(np.asarray(weight_rows, dtype=np.int64)).reshape(len(bias), -1).sum(axis=1)
+    b = np.asarray(bias, dtype=np.int64).reshape(-1)
+    return b - 255 * w, b + 255 * w
 
 
-def requant_table(acc_init: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_zp: int, bound: np.ndarray,
-                  act_min: int, act_max: int) -> tuple[np.ndarray, int]:
+def requant_table(acc_init: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_zp: int, acc_lo: np.ndarray,
+                  acc_hi: np.ndarray, act_min: int, act_max: int) -> tuple[np.ndarray, int]:
     """The per-channel ``ofa_rq`` records ``(n, 4)`` int32 (start value, multiplier, addend,
     shifts) and the layer's mode bits (``firmware/native/ofa_native.h`` says how each mode
-    computes TFLite's MultiplyByQuantizedMultiplier exactly).
+    computes TFLite's MultiplyByQuantizedMultiplier exactly), for accumulators in
+    ``[acc_lo, acc_hi]`` per channel.
 
-    The fast form needs, on every channel, no left shift, a right shift of at least 1 and no
-    int32 overflow of ``acc << 1`` and of the addend sum for the largest accumulator ``bound``."""
-    mult = np.asarray(mult, dtype=np.int64)
-    shift = np.asarray(shift, dtype=np.int64)
+    A channel whose requantized, clamped output is the same at both ends of its range (the
+    function is monotonic) is constant: multiplier 0 and an addend that gives that constant.
+    The fast form needs, on every other channel, no left shift, a right shift of at least 1 and
+    no int32 overflow of ``acc << 1`` and of the addend sum."""
+    mult = np.asarray(mult, dtype=np.int64).reshape(-1)
+    shift = np.asarray(shift, dtype=np.int64).reshape(-1)
+    acc_lo = np.asarray(acc_lo, dtype=np.int64).reshape(-1)
+    acc_hi = np.asarray(acc_hi, dtype=np.int64).reshape(-1)
+    n = len(mult)
     left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
-    bound = np.asarray(bound, dtype=np.int64)
+    out_lo = np.array([int(requantize_reference(acc_lo[i], int(mult[i]), int(shift[i]), out_zp, act_min, act_max))
+                       for i in range(n)]) if n else np.zeros(0, np.int64)
+    out_hi = np.array([int(requantize_reference(acc_hi[i], int(mult[i]), int(shift[i]), out_zp, act_min, act_max))
+                       for i in range(n)]) if n else np.zeros(0, np.int64)
+    constant = (out_lo == out_hi) & (np.maximum(np.abs(acc_lo), np.abs(acc_hi)) < 2**31)
+    bound = np.maximum(np.abs(acc_lo), np.abs(acc_hi))
     right_ok = (right >= 1) & (right <= 30)
     add_fast = np.where(right_ok, np.left_shift(1, np.clip(right - 1, 0, 29)) + np.left_shift(int(out_zp),
                                                                                           np.clip(right, 0, 30)), 0)
     no_overflow = bound < (INT32_LIMIT >> np.minimum(left + 1, 31))  # acc << (left + 1) fits int32
     high = np.where(no_overflow, (np.where(no_overflow, bound, 0) << left) * mult // 2**31 + 2, 0)  # |SRDHM| + slack
-    fast = bool(np.all((left == 0) & right_ok & no_overflow & (np.abs(add_fast) + high < INT32_LIMIT)))
-    rows = np.empty((len(mult), 4), dtype=np.int64)
+    ok = (left == 0) & right_ok & no_overflow & (np.abs(add_fast) + high < INT32_LIMIT)
+    fast = bool(np.all(ok | constant))
+    rows = np.empty((n, 4), dtype=np.int64)
     rows[:, 0] = np.asarray(acc_init, dtype=np.int64)
     rows[:, 1] = mult
     if fast:
         rows[:, 2] = add_fast
         rows[:, 3] = right
+        # (SMMLAR(., 0, 2c + 1) + sign) >> 1 == c for either sign
+        rows[constant, 1] = 0
+        rows[constant, 2] = 2 * out_lo[constant] + 1
+        rows[constant, 3] = 1
     else:
         rows[:, 2] = int(out_zp)
         rows[:, 3] = left | (right << 8)

@@ -184,14 +184,14 @@ typedef struct {
 
 enum { OFA_RQ_FAST = 1, OFA_RQ_CLAMP = 2 };
 
-OFA_INLINE int32_t ofa_rq_out(int32_t acc, const ofa_rq *q, const int mode, int32_t lo, int32_t hi) {
-    const int32_t sh = q->shifts;
+OFA_INLINE int32_t ofa_rq_val(int32_t acc, int32_t mult, int32_t add, int32_t sh, const int mode, int32_t lo,
+                              int32_t hi) {
     int32_t v;
     if (mode & OFA_RQ_FAST) {
-        v = ofa_smmlar((int32_t)((uint32_t)acc << 1), q->mult, q->add);
+        v = ofa_smmlar((int32_t)((uint32_t)acc << 1), mult, add);
         v = (v + (acc >> 31)) >> sh;
     } else {
-        v = ofa_rdbpot(ofa_srdhm((int32_t)((uint32_t)acc << (sh & 0xff)), q->mult), sh >> 8) + q->add;
+        v = ofa_rdbpot(ofa_srdhm((int32_t)((uint32_t)acc << (sh & 0xff)), mult), sh >> 8) + add;
     }
     v = ofa_ssat8(v);
     if (mode & OFA_RQ_CLAMP) {
@@ -199,6 +199,10 @@ OFA_INLINE int32_t ofa_rq_out(int32_t acc, const ofa_rq *q, const int mode, int3
         v = v > hi ? hi : v;
     }
     return v;
+}
+
+OFA_INLINE int32_t ofa_rq_out(int32_t acc, const ofa_rq *q, const int mode, int32_t lo, int32_t hi) {
+    return ofa_rq_val(acc, q->mult, q->add, q->shifts, mode, lo, hi);
 }
 
 /* Dispatch a kernel body specialised for each requantization mode (the mode is a constant

@@ -28,9 +28,8 @@ def add_tables(s1: float, z1: int, s2: float, z2: int, so: float, zo: int, act: 
                                             p["in1_shift"])
     t2 = Q.multiply_by_quantized_multiplier((INT8_VALUES + p["in2_offset"]) << p["left_shift"], p["in2_mult"],
                                             p["in2_shift"])
-    bound = np.array([int(np.abs(t1).max() + np.abs(t2).max())])
-    rq, mode = Q.requant_table(np.zeros(1, np.int64), [p["out_mult"]], [p["out_shift"]], p["out_offset"], bound,
-                               p["act_min"], p["act_max"])
+    rq, mode = Q.requant_table(np.zeros(1, np.int64), [p["out_mult"]], [p["out_shift"]], p["out_offset"],
+                               [int(t1.min() + t2.min())], [int(t1.max() + t2.max())], p["act_min"], p["act_max"])
     return (dict(mode=mode, act_min=p["act_min"], act_max=p["act_max"]),
             {"t1": t1.astype(np.int32), "t2": t2.astype(np.int32), "rq": rq})
 

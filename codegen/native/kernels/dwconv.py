@@ -45,8 +45,7 @@ def dw_params(ctx, op, peek: bool = False, fold_offset: bool = True):
     w_kkc = wdat.reshape(kh, kw, c)
     rows = w_kkc.reshape(-1, c).T
     init = Q.fold_bias(bias, rows, -x.zero_point) if fold_offset else bias
-    rq, mode = Q.requant_table(init, mult, shift, y.zero_point,
-                               Q.accumulator_bound(bias, rows), lo, hi)
+    rq, mode = Q.requant_table(init, mult, shift, y.zero_point, *Q.accumulator_range(bias, rows), lo, hi)
     params = dict(c=c, **{n: geo[n] for n in ("in_h", "in_w", "out_h", "out_w", "k", "stride", "pad_top",
                                                "pad_left")},
                   plane_h=(geo["out_h"] - 1) * s + k, plane_w=(geo["out_w"] - 1) * s + k,

@@ -41,8 +41,7 @@ def mm_layer(w_rows: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.n
     the start values, the requantization records and mode chosen per layer)."""
     w_rows = np.asarray(w_rows, dtype=np.int8).reshape(len(bias), -1)
     init = Q.fold_bias(bias, w_rows, in_offset)
-    bound = Q.accumulator_bound(bias, w_rows)
-    rq, mode = Q.requant_table(init, mult, shift, out_zp, bound, act_min, act_max)
+    rq, mode = Q.requant_table(init, mult, shift, out_zp, *Q.accumulator_range(bias, w_rows), act_min, act_max)
     params = dict(groups=groups(w_rows.shape[1]), out_c=w_rows.shape[0], step=1, mode=mode, act_min=act_min,
                   act_max=act_max)
     return params, {"weight": pack_weights(w_rows), "rq": rq}

@@ -22,9 +22,11 @@ SCALARS = tuple(n for t, n in FIELDS if t == "int32_t")
 def mul_record(s1: float, z1: int, s2: float, z2: int, so: float, zo: int, act: int) -> tuple[dict, dict]:
     """``(params, consts)`` of an int8 multiply (its requantization record)."""
     p = Q.mul_params(s1, z1, s2, z2, so, zo, act)
-    bound = np.array([(128 + abs(p["in1_offset"])) * (128 + abs(p["in2_offset"]))])
-    rq, mode = Q.requant_table(np.zeros(1, np.int64), [p["out_mult"]], [p["out_shift"]], p["out_offset"], bound,
-                               p["act_min"], p["act_max"])
+    v1 = np.arange(-128, 128) + p["in1_offset"]
+    v2 = np.arange(-128, 128) + p["in2_offset"]
+    products = np.outer(v1, v2)
+    rq, mode = Q.requant_table(np.zeros(1, np.int64), [p["out_mult"]], [p["out_shift"]], p["out_offset"],
+                               [int(products.min())], [int(products.max())], p["act_min"], p["act_max"])
     return (dict(in1_offset=p["in1_offset"], in2_offset=p["in2_offset"], mode=mode, act_min=p["act_min"],
                  act_max=p["act_max"]), {"rq": rq})
 
