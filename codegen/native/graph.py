@@ -108,7 +108,8 @@ def lower_tflite(tflite, fuse: str = "auto", choices: dict | None = None) -> Gra
 
     if fuse not in FUSE_POLICIES:
         raise UserError(f"unknown fuse policy {fuse!r}; choose {', '.join(FUSE_POLICIES)}")
-    model = tflite if isinstance(tflite, TfliteModel) else read_tflite(bytes(tflite))
+    raw = None if isinstance(tflite, TfliteModel) else bytes(tflite)
+    model = tflite if raw is None else read_tflite(raw)
     if model.n_subgraphs != 1:
         raise UserError(f"the model has {model.n_subgraphs} subgraphs; the native backend needs exactly one")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
@@ -119,7 +120,7 @@ def lower_tflite(tflite, fuse: str = "auto", choices: dict | None = None) -> Gra
     missing = sorted({op.opcode for op in model.ops if lowering_for(op.opcode) is None})
     if missing:
         raise unsupported_ops_error(missing)
-    ctx = LowerCtx(model, {"fuse": fuse, **(choices or {})})
+    ctx = LowerCtx(model, {"fuse": fuse, **(choices or {})}, raw)
     for op in model.ops:
         lowering_for(op.opcode)(ctx, op)
     for t in list(ctx.pads):  # a PAD whose consumer never came (the graph output is padded)

@@ -61,8 +61,9 @@ def stream_distance(out_rows: int, row_out: int, row_in: int, in_rows: int, firs
 class LowerCtx:
     """The state of one lowering: kernel modules read tensors through it and add layers."""
 
-    def __init__(self, model: TfliteModel, options: dict | None = None):
+    def __init__(self, model: TfliteModel, options: dict | None = None, tflite: bytes | None = None):
         self.m = model
+        self.tflite = tflite  # the flatbuffer (kernels that run TFLite-Micro on one op need it)
         self.options = dict(options or {})
         self.alias: dict[int, int] = {}
         self.pads: dict[int, PendingPad] = {}
@@ -139,9 +140,10 @@ class LowerCtx:
         lo, hi = Q.activation_range(int(op.options.get("fusedActivationFunction", 0)), y.scale, y.zero_point)
         return bias, mult, shift, lo, hi
 
-    def conv_geometry(self, op: TOp, k_h: int, k_w: int):
+    def conv_geometry(self, op: TOp, k_h: int, k_w: int, square: bool = True):
         """``(x, y, geometry, op indices)`` of a conv-like op, with a pending PAD folded in;
-        geometry: in/out sizes, kernel, stride, padding before (top, left)."""
+        geometry: in/out sizes, kernel ``kh``/``kw``, strides ``sh``/``sw``, padding before
+        (top, left), and ``k``/``stride`` for the kernels that need them square (``square``)."""
         src, (pt, pb, pl, pr) = self.take_pad(op.inputs[0])
         x = self.t(self.act_in(src))
         h, w, c = nhwc(x)
@@ -149,9 +151,9 @@ class LowerCtx:
         s_h, s_w = int(o.get("strideH", 1)), int(o.get("strideW", 1))
         if int(o.get("dilationHFactor", 1)) != 1 or int(o.get("dilationWFactor", 1)) != 1:
             raise UserError(f"{op.opcode} op {op.index} uses dilation; not supported by the native backend")
-        if s_h != s_w or k_h != k_w:
+        if square and (s_h != s_w or k_h != k_w):
             raise UserError(f"{op.opcode} op {op.index} has a non-square kernel or stride ({k_h}x{k_w}, stride "
-                            f"{s_h}x{s_w}); not supported by the native backend")
+                            f"{s_h}x{s_w}); the native backend takes those for CONV_2D only")
         hp, wp = h + pt + pb, w + pl + pr
         if int(o.get("padding", 1)) == 0:  # SAME
             oh, st = same_pad(hp, k_h, s_h)
@@ -162,8 +164,11 @@ class LowerCtx:
         if nhwc(y)[:2] != (oh, ow):
             raise UserError(f"{op.opcode} op {op.index}: output shape {list(y.shape)} does not match the computed "
                             f"{oh}x{ow}")
-        return x, y, dict(in_h=h, in_w=w, out_h=oh, out_w=ow, k=k_h, stride=s_h, pad_top=pt + st,
-                          pad_left=pl + sl), [op.index]
+        geo = dict(in_h=h, in_w=w, out_h=oh, out_w=ow, kh=k_h, kw=k_w, sh=s_h, sw=s_w, pad_top=pt + st,
+                   pad_left=pl + sl)
+        if k_h == k_w and s_h == s_w:
+            geo.update(k=k_h, stride=s_h)
+        return x, y, geo, [op.index]
 
     def binary(self, op: TOp):
         """``(a, b, b's constant data or None)`` of a two-input elementwise op; ``a`` is always

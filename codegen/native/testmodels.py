@@ -163,3 +163,86 @@ def check_bit_exact(tflite: bytes, out_dir, n_inputs: int = 200, seed: int = 0, 
     got = run_host(build_host(res.out_dir), x, ref.shape[1])
     return {"result": res, "ref": ref, "got": got, "mismatched_inputs": int((ref != got).any(axis=1).sum()),
             "max_abs_diff": int(np.abs(ref.astype(int) - got.astype(int)).max())}
+
+
+# ---- the MLPerf Tiny reference architectures (mlcommons/tiny, v1.0 training scripts) ----------
+# Faithful Keras rebuilds with random weights (and random batch-norm statistics, so the folded
+# convolutions are not trivial), converted to full int8 with the project's converter settings
+# on random calibration data: what deploys and runs is the real op graph of each reference
+# model, not its trained accuracy.
+
+
+def _randomize_bn(model, seed: int) -> None:
+    """Random BatchNorm statistics (gamma, beta, mean, variance) in sane ranges."""
+    from keras import layers
+
+    rng = np.random.default_rng(seed + 1000)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            n = layer.get_weights()[0].shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n).astype(np.float32), rng.normal(0, 0.2, n).astype(np.float32),
+                               rng.normal(0, 0.2, n).astype(np.float32), rng.uniform(0.5, 2.0, n).astype(np.float32)])
+
+
+def resnet8(seed: int = 0):
+    """Image classification (CIFAR-10 32x32x3): ResNet-8 of the MLPerf Tiny reference."""
+    keras, layers = _keras()
+
+    def bn_relu(x):
+        return layers.Activation("relu")(layers.BatchNormalization()(x))
+
+    inp = keras.Input((32, 32, 3), batch_size=1)
+    x = bn_relu(layers.Conv2D(16, 3, 1, "same")(inp))
+    for filters, stride in ((16, 1), (32, 2), (64, 2)):
+        y = bn_relu(layers.Conv2D(filters, 3, stride, "same")(x))
+        y = layers.BatchNormalization()(layers.Conv2D(filters, 3, 1, "same")(y))
+        if stride != 1:
+            x = layers.Conv2D(filters, 1, stride, "same")(x)
+        x = layers.Activation("relu")(layers.Add()([x, y]))
+    x = layers.AveragePooling2D(pool_size=8)(x)
+    x = layers.Flatten()(x)
+    out = layers.Dense(10, activation="softmax")(x)
+    m = keras.Model(inp, out)
+    _randomize_bn(m, seed)
+    return m, (32, 32, 3)
+
+
+def ds_cnn(seed: int = 0):
+    """Keyword spotting (49x10x1 MFCC): DS-CNN of the MLPerf Tiny reference."""
+    keras, layers = _keras()
+    inp = keras.Input((49, 10, 1), batch_size=1)
+    x = layers.Conv2D(64, (10, 4), strides=(2, 2), padding="same")(inp)
+    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    for _ in range(4):
+        x = layers.DepthwiseConv2D((3, 3), padding="same")(x)
+        x = layers.Activation("relu")(layers.BatchNormalization()(x))
+        x = layers.Conv2D(64, (1, 1), padding="same")(x)
+        x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    x = layers.AveragePooling2D(pool_size=(25, 5))(x)
+    x = layers.Flatten()(x)
+    out = layers.Dense(12, activation="softmax")(x)
+    m = keras.Model(inp, out)
+    _randomize_bn(m, seed)
+    return m, (49, 10, 1)
+
+
+def fc_autoencoder(seed: int = 0):
+    """Anomaly detection (640 log-mel values): the FC autoencoder of the MLPerf Tiny reference."""
+    keras, layers = _keras()
+    inp = keras.Input((640,), batch_size=1)
+    h = inp
+    for units in (128, 128, 128, 128, 8, 128, 128, 128, 128):
+        h = layers.Activation("relu")(layers.BatchNormalization()(layers.Dense(units)(h)))
+    out = layers.Dense(640)(h)
+    m = keras.Model(inp, out)
+    _randomize_bn(m, seed)
+    return m, (640,)
+
+
+MLPERF_TINY = {"resnet8": resnet8, "ds_cnn": ds_cnn, "fc_autoencoder": fc_autoencoder}
+
+
+def mlperf_tiny_tflite(name: str, seed: int = 0) -> bytes:
+    """The full-int8 .tflite of one rebuilt MLPerf Tiny reference model (``MLPERF_TINY``)."""
+    model, shape = MLPERF_TINY[name](seed)
+    return convert(model, shape, seed=seed, n_calib=32)

@@ -151,6 +151,25 @@ def run_tflite(tflite_bytes: bytes, images_nchw_float: np.ndarray, kernels: str 
 MIN_PROBE_BYTES = 1024
 
 
+def _allocates(tflite_bytes: bytes, arena_size: int) -> bool:
+    """Whether a TFLM interpreter with ``arena_size`` bytes allocates, probed in a forked child:
+    some TFLM kernels dereference a failed persistent allocation in an arena slightly too small
+    and crash the process (seen on a 640-wide FULLY_CONNECTED stack), which then counts as not
+    allocating instead of killing the caller."""
+    if not hasattr(os, "fork"):
+        return _try_interpreter(tflite_bytes, arena_size) is not None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 when it allocates
+        try:
+            ok = _try_interpreter(tflite_bytes, arena_size) is not None
+        finally:
+            os._exit(0 if locals().get("ok") else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def smallest_arena(tflite_bytes: bytes) -> dict:
     """The smallest TFLM arena that allocates (bisection), with the ``print_allocations``
     report of an interpreter at that size: ``tflm_arena_bytes``, ``head``, ``tail``,
@@ -165,17 +184,17 @@ def smallest_arena(tflite_bytes: bytes) -> dict:
     report = allocation_report(interp)
     del interp
     hi = report["total"] + 64  # the report counts from the aligned arena start; allow slack
-    while _try_interpreter(tflite_bytes, hi) is None:
+    while not _allocates(tflite_bytes, hi):
         hi *= 2
     lo = max(MIN_PROBE_BYTES, report["total"] - 1024)
-    while _try_interpreter(tflite_bytes, lo) is not None:
+    while _allocates(tflite_bytes, lo):
         if lo == MIN_PROBE_BYTES:  # allocates in the smallest arena we dare to try
             hi = lo
             break
         hi, lo = lo, max(MIN_PROBE_BYTES, lo // 2)
     while hi - lo > 1:  # invariant: lo fails, hi allocates
         mid = (lo + hi) // 2
-        if _try_interpreter(tflite_bytes, mid) is None:
+        if not _allocates(tflite_bytes, mid):
             lo = mid
         else:
             hi = mid

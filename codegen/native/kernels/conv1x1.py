@@ -17,6 +17,8 @@ def accepts(ctx, op) -> bool:
     w = ctx.const(op.inputs[1])
     if w is None or w.ndim != 4 or w.shape[1:3] != (1, 1):
         return False
+    if int(op.options.get("strideH", 1)) != int(op.options.get("strideW", 1)):
+        return False
     return ctx.resolve(op.inputs[0]) not in ctx.pads
 
 

@@ -10,7 +10,7 @@ from ..cemit import init
 from ..lowering import stream_distance
 from .mm import groups, mm_arrays, mm_init, mm_layer
 
-FIELDS = tuple(("int32_t", n) for n in ("in_h", "in_w", "in_c", "out_h", "out_w", "k", "stride", "pad_top",
+FIELDS = tuple(("int32_t", n) for n in ("in_h", "in_w", "in_c", "out_h", "out_w", "kh", "kw", "sh", "sw", "pad_top",
                                        "pad_left", "pad_value", "patch")) + (("ofa_mm_params", "mm"),)
 SCALARS = tuple(n for t, n in FIELDS if t == "int32_t")
 
@@ -21,7 +21,7 @@ def conv_layer_params(ctx, op):
     if wdat.ndim != 4:
         raise UserError(f"CONV_2D op {op.index} has {wdat.ndim}-D weights; expected OHWI")
     oc, kh, kw, ic = wdat.shape
-    x, y, geo, ops = ctx.conv_geometry(op, kh, kw)
+    x, y, geo, ops = ctx.conv_geometry(op, kh, kw, square=False)
     if x.shape[3] != ic:
         raise UserError(f"CONV_2D op {op.index} is a grouped conv; not supported by the native backend")
     bias, mult, shift, lo, hi = ctx.requant(op, x, y, wt, oc)
@@ -29,26 +29,27 @@ def conv_layer_params(ctx, op):
     return x, y, wdat, params, bias, mult, shift, ops
 
 
-def scratch_layout(k: int, ic: int) -> tuple[int, int]:
+def scratch_layout(kh: int, kw: int, ic: int) -> tuple[int, int]:
     """``(patch bytes rounded to words, scratch bytes)``: two pixels' columns, then their
     two int8 patches."""
-    patch = (k * k * ic + 3) // 4 * 4
-    return patch, 16 * groups(k * k * ic) + 2 * patch
+    patch = (kh * kw * ic + 3) // 4 * 4
+    return patch, 16 * groups(kh * kw * ic) + 2 * patch
 
 
 def lower(ctx, op) -> None:
     """One conv2d call; its output rows may overwrite input rows no longer needed."""
     x, y, wdat, p, bias, mult, shift, ops = conv_layer_params(ctx, op)
-    k, ic, oc = p["k"], p["in_c"], p["out_c"]
+    kh, kw, ic, oc = p["kh"], p["kw"], p["in_c"], p["out_c"]
     mm, consts = mm_layer(wdat.reshape(oc, -1), bias, mult, shift, p["in_offset"], p["out_offset"], p["act_min"],
                           p["act_max"])
-    patch, scratch = scratch_layout(k, ic)
+    patch, scratch = scratch_layout(kh, kw, ic)
     params = {**{n: p[n] for n in SCALARS if n in p}, "pad_value": -p["in_offset"], "patch": patch, "mm": mm}
-    layer = ctx.add_layer(kernel="conv2d", name=f"conv{k}x{k}/s{p['stride']} {ic}->{oc}", inputs=[x.index],
+    stride = f"{p['sh']}" if p["sh"] == p["sw"] else f"{p['sh']}x{p['sw']}"
+    layer = ctx.add_layer(kernel="conv2d", name=f"conv{kh}x{kw}/s{stride} {ic}->{oc}", inputs=[x.index],
                           output=y.index, params=params, consts=consts,
-                          macs=p["out_h"] * p["out_w"] * oc * k * k * ic, ops=ops)
+                          macs=p["out_h"] * p["out_w"] * oc * kh * kw * ic, ops=ops)
     layer.scratch_bytes = scratch
-    d = stream_distance(p["out_h"], p["out_w"] * oc, p["in_w"] * ic, p["in_h"], lambda r: r * p["stride"] - p["pad_top"])
+    d = stream_distance(p["out_h"], p["out_w"] * oc, p["in_w"] * ic, p["in_h"], lambda r: r * p["sh"] - p["pad_top"])
     layer.overlap = {x.index: ("stream", d)}
 
 
