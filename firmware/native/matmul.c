@@ -77,7 +77,56 @@ OFA_INLINE const uint32_t *ofa_mm_block2x2(const uint32_t *w, const uint32_t *x,
     *p11 = a11;
     return w;
 }
+/* One pixel: two channels per group (10 instructions for 8 MACs). */
+#define OFA_MM1_GROUP                                \
+    "ldrd   %[wa], %[wb], [%[w]], #8\n\t"            \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"            \
+    "sxtb16 %[e], %[wa]\n\t"                         \
+    "sxtb16 %[wa], %[wa], ror #8\n\t"                \
+    "smlad  %[a0], %[e], %[x0], %[a0]\n\t"           \
+    "smlad  %[a0], %[wa], %[x1], %[a0]\n\t"          \
+    "sxtb16 %[e], %[wb]\n\t"                         \
+    "sxtb16 %[wb], %[wb], ror #8\n\t"                \
+    "smlad  %[a1], %[e], %[x0], %[a1]\n\t"           \
+    "smlad  %[a1], %[wb], %[x1], %[a1]\n\t"
+
+OFA_INLINE const uint32_t *ofa_mm_block2x1(const uint32_t *w, const uint32_t *x, int32_t groups, int32_t *p0,
+                                           int32_t *p1) {
+    int32_t a0 = *p0, a1 = *p1;
+    uint32_t wa, wb, e, x0, x1;
+    int32_t n = groups;
+    __asm__ volatile("lsrs   %[n], %[n], #1\n\t"
+                     "bcc    2f\n\t" OFA_MM1_GROUP
+                     "2:\n\t"
+                     "cmp    %[n], #0\n\t"
+                     "beq    3f\n\t"
+                     "1:\n\t" OFA_MM1_GROUP OFA_MM1_GROUP
+                     "subs   %[n], %[n], #1\n\t"
+                     "bne    1b\n\t"
+                     "3:\n\t"
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(w), [x] "+r"(x), [n] "+r"(n), [wa] "=&r"(wa),
+                       [wb] "=&r"(wb), [e] "=&r"(e), [x0] "=&r"(x0), [x1] "=&r"(x1)
+                     :
+                     : "memory", "cc");
+    *p0 = a0;
+    *p1 = a1;
+    return w;
+}
 #else
+OFA_INLINE const uint32_t *ofa_mm_block2x1(const uint32_t *w, const uint32_t *x, int32_t groups, int32_t *p0,
+                                           int32_t *p1) {
+    int32_t a0 = *p0, a1 = *p1;
+    for (int32_t g = groups; g > 0; --g, x += 2, w += 2) {
+        a0 = ofa_smlad(ofa_sxtb16_ror8(w[0]), x[1], ofa_smlad(ofa_sxtb16(w[0]), x[0], a0));
+        a1 = ofa_smlad(ofa_sxtb16_ror8(w[1]), x[1], ofa_smlad(ofa_sxtb16(w[1]), x[0], a1));
+    }
+    *p0 = a0;
+    *p1 = a1;
+    return w;
+}
+#endif
+
+#if !OFA_DSP
 OFA_INLINE const uint32_t *ofa_mm_block2x2(const uint32_t *w, const uint32_t *x, int32_t groups, int32_t *p00,
                                            int32_t *p01, int32_t *p10, int32_t *p11) {
     int32_t a00 = *p00, a01 = *p01, a10 = *p10, a11 = *p11;
@@ -137,19 +186,10 @@ OFA_INLINE void mm1_body(const ofa_mm_params *a, const uint32_t *cols, int8_t *o
     int32_t c = 0;
     for (; c + 1 < oc; c += 2, rq += 2, o0 += 2 * step) {
         int32_t a0 = rq[0].bias, a1 = rq[1].bias;
-        const uint32_t *x = cols;
-        for (int32_t g = groups; g > 0; --g) {
-            const uint32_t x0 = x[0], x1 = x[1];
-            const uint32_t wa = w[0], wb = w[1];
-            a0 = ofa_smlad(ofa_sxtb16(wa), x0, a0);
-            a1 = ofa_smlad(ofa_sxtb16(wb), x0, a1);
-            a0 = ofa_smlad(ofa_sxtb16_ror8(wa), x1, a0);
-            a1 = ofa_smlad(ofa_sxtb16_ror8(wb), x1, a1);
-            x += 2;
-            w += 2;
-        }
-        o0[0] = (int8_t)ofa_rq_out(a0, rq, mode, lo, hi);
-        o0[step] = (int8_t)ofa_rq_out(a1, rq + 1, mode, lo, hi);
+        w = ofa_mm_block2x1(w, cols, groups, &a0, &a1);
+        const int32_t v0 = ofa_rq_out(a0, rq, mode, lo, hi), v1 = ofa_rq_out(a1, rq + 1, mode, lo, hi);
+        o0[0] = (int8_t)v0;
+        o0[step] = (int8_t)v1;
     }
     if (c < oc) {
         int32_t a0 = rq->bias;
