@@ -123,6 +123,9 @@ def _place(order: list[int], sizes, life, rules) -> dict[int, int]:
                 if r is not None:
                     kind, d = r
                     c = placed[y] if kind == "same" else (placed[y] - d if as_out else placed[y] + d)
+                    # every buffer starts word-aligned (kernels load words; LDRD needs it): a
+                    # streamed output may only move down, its input only up
+                    c = c // ALIGN * ALIGN if as_out else -(-c // ALIGN) * ALIGN
                     if c >= 0:
                         cands.add(c)
         for c in sorted(cands):
@@ -211,10 +214,12 @@ def plan_memory(graph: Graph, search_iters: int = 200) -> MemoryPlan:
 
 
 def check_plan(graph: Graph, plan: MemoryPlan) -> list[str]:
-    """Independent validity check: every pair of buffers live at the same time is disjoint
-    unless the layer's overlap rule allows the overlap. Returns the violations."""
+    """Independent validity check: every buffer starts word-aligned and every pair of buffers
+    live at the same time is disjoint unless the layer's overlap rule allows the overlap.
+    Returns the violations."""
     rules = _rules(graph, plan.lifetimes)
-    bad = []
+    bad = [f"{plan.names[b]} starts at {o}, not on a {ALIGN}-byte boundary" for b, o in plan.offsets.items()
+           if o % ALIGN]
     ids = list(plan.offsets)
     for i, a in enumerate(ids):
         for b in ids[i + 1:]:

@@ -50,65 +50,80 @@ def _tensor(fb, spec: TensorSpec, buffer: int, name: str):
     return t
 
 
-def single_op_model(opcode: str, inputs: list[TensorSpec | None], outputs: list[TensorSpec], options_type: str | None = None,
-                    options: Any = None) -> bytes:
-    """The flatbuffer of a model with one ``opcode`` operator. ``inputs``: specs (constants
-    carry ``data``; None is an absent optional input); the non-constant ones are the model's
-    inputs. ``options``: the builtin options object, or a dict of the ``<options_type>T``
-    fields."""
+def _options(fb, options_type, options):
+    if isinstance(options, dict) or options is None:
+        obj = getattr(fb, options_type + "T")()
+        for k, v in (options or {}).items():
+            setattr(obj, k, v)
+        return obj
+    return options
+
+
+def graph_model(tensors: list[TensorSpec], ops: list[tuple], inputs: list[int], outputs: list[int]) -> bytes:
+    """The flatbuffer of a one-subgraph model: ``tensors`` (constants carry ``data``), ``ops``
+    as ``(opcode, input tensor indices (-1: absent), output indices, options type or None,
+    options object or dict of its fields)``, and the graph's input and output tensors."""
     import flatbuffers
 
     fb = _fb()
     buffers = [fb.BufferT()]
-    tensors, op_inputs, graph_inputs = [], [], []
-    for i, spec in enumerate(inputs):
-        if spec is None:
-            op_inputs.append(-1)
-            continue
+    ts = []
+    for i, spec in enumerate(tensors):
         buf = 0
         if spec.data is not None:
             b = fb.BufferT()
             b.data = list(np.ascontiguousarray(np.asarray(spec.data, dtype=spec.dtype)).view(np.uint8).reshape(-1))
             buffers.append(b)
             buf = len(buffers) - 1
-        else:
-            graph_inputs.append(len(tensors))
-        op_inputs.append(len(tensors))
-        tensors.append(_tensor(fb, spec, buf, f"in{i}"))
-    op_outputs = []
-    for i, spec in enumerate(outputs):
-        op_outputs.append(len(tensors))
-        tensors.append(_tensor(fb, spec, 0, f"out{i}"))
-    code = fb.OperatorCodeT()
-    value = getattr(fb.BuiltinOperator, opcode)
-    code.builtinCode = value
-    code.deprecatedBuiltinCode = min(value, 127)
-    code.version = 1
-    op = fb.OperatorT()
-    op.opcodeIndex = 0
-    op.inputs = op_inputs
-    op.outputs = op_outputs
-    if options_type is not None:
-        op.builtinOptionsType = getattr(fb.BuiltinOptions, options_type)
-        if isinstance(options, dict) or options is None:
-            obj = getattr(fb, options_type + "T")()
-            for k, v in (options or {}).items():
-                setattr(obj, k, v)
-            options = obj
-        op.builtinOptions = options
+        ts.append(_tensor(fb, spec, buf, f"t{i}"))
+    codes, operators = [], []
+    for opcode, ins, outs, options_type, options in ops:
+        value = getattr(fb.BuiltinOperator, opcode)
+        if value not in [c.builtinCode for c in codes]:
+            code = fb.OperatorCodeT()
+            code.builtinCode = value
+            code.deprecatedBuiltinCode = min(value, 127)
+            code.version = 1
+            codes.append(code)
+        op = fb.OperatorT()
+        op.opcodeIndex = [c.builtinCode for c in codes].index(value)
+        op.inputs = list(ins)
+        op.outputs = list(outs)
+        if options_type is not None:
+            op.builtinOptionsType = getattr(fb.BuiltinOptions, options_type)
+            op.builtinOptions = _options(fb, options_type, options)
+        operators.append(op)
     sg = fb.SubGraphT()
-    sg.tensors = tensors
-    sg.inputs = graph_inputs
-    sg.outputs = op_outputs
-    sg.operators = [op]
+    sg.tensors = ts
+    sg.inputs = list(inputs)
+    sg.outputs = list(outputs)
+    sg.operators = operators
     model = fb.ModelT()
     model.version = 3
-    model.operatorCodes = [code]
+    model.operatorCodes = codes
     model.subgraphs = [sg]
     model.buffers = buffers
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def single_op_model(opcode: str, inputs: list[TensorSpec | None], outputs: list[TensorSpec],
+                    options_type: str | None = None, options: Any = None) -> bytes:
+    """The flatbuffer of a model with one ``opcode`` operator. ``inputs``: specs (constants
+    carry ``data``; None is an absent optional input); the non-constant ones are the model's
+    inputs. ``options``: the builtin options object, or a dict of the ``<options_type>T``
+    fields."""
+    tensors, op_inputs = [], []
+    for spec in inputs:
+        if spec is None:
+            op_inputs.append(-1)
+            continue
+        op_inputs.append(len(tensors))
+        tensors.append(spec)
+    graph_inputs = [i for i, t in zip(op_inputs, [s for s in inputs]) if t is not None and t.data is None]
+    outs = list(range(len(tensors), len(tensors) + len(outputs)))
+    return graph_model(tensors + list(outputs), [(opcode, op_inputs, outs, options_type, options)], graph_inputs, outs)
 
 
 def unary_table(tflite: bytes, op_index: int) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""CONCATENATION (int8, any axis): TFLite-Micro's int8 concatenation copies the bytes without
-rescaling (its EvalUnquantized), so the kernel copies each input's slices into place (a
-constant input is stored in flash). Fused activations are refused (TFLite has none here)."""
+"""CONCATENATION (int8, any axis): TFLite-Micro requires one quantization for all int8 inputs
+and the output and copies the bytes, so the kernel copies each input's slices into place (a
+constant input is stored in flash)."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,6 +30,9 @@ def lower(ctx, op) -> None:
     for j, i in enumerate(op.inputs):
         data = ctx.const(ctx.resolve(i))
         t = ctx.t(ctx.resolve(i))
+        if t.scale != y.scale or t.zero_point != y.zero_point:
+            raise UserError(f"CONCATENATION op {op.index} input {t.name!r} is quantized differently from its output; "
+                            "TFLite-Micro requires one quantization for int8 concatenation")
         if len(t.shape) != rank:
             raise UserError(f"CONCATENATION op {op.index} input {t.name!r} has rank {len(t.shape)}, not {rank}")
         n = int(np.prod(t.shape[axis:]))
