@@ -28,7 +28,7 @@ FEATURES = (
     "pw_macs", "pw_out", "pw_pix",
     "dw_macs", "dw_out", "dw_in",
     "se_macs", "se_elems",
-    "add_n", "mul_n", "mean_n", "fc_macs", "fc_out",
+    "add_n", "mul_n", "mean_n", "fc_macs", "fc_out", "elem_n",
     "calls",
 )
 

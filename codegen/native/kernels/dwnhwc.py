@@ -47,10 +47,12 @@ def _valid_taps(p: dict) -> int:
 
 def accepts(ctx, op) -> bool:
     """When the option ``depthwise`` is "nhwc", or "auto" and it is estimated cheaper than the
-    plane kernel."""
+    plane kernel (not when every expand+depthwise pair is to be fused)."""
     choice = ctx.options.get("depthwise", "auto")
     if choice != "auto":
         return choice == "nhwc"
+    if ctx.options.get("fuse") == "always":  # the fused MBConv front is built on the plane kernel
+        return False
     from .dwconv import plane_cost
 
     _, _, p, _, _ = dw_params(ctx, op, peek=True)

@@ -95,5 +95,7 @@ def emit(l, cx):
 
 
 KERNEL = Kernel(name="pad", c_file="pad.c", fields=FIELDS, ops=("PAD", "PADV2"), lower=lower, emit=emit,
+                features=lambda l: {"elem_n": l.params["out_n"] * l.params["out_h"] * l.params["out_w"]
+                                    * l.params["out_c"]},
                 prototype="void ofa_pad(const ofa_pad_params *p, const int8_t *in, int8_t *out)",
                 doc="constant padding of an up-to-4-D tensor")

@@ -81,5 +81,6 @@ def emit(l, cx):
 
 
 KERNEL = Kernel(name="softmax", c_file="softmax.c", fields=FIELDS, ops=("SOFTMAX",), lower=lower, emit=emit,
+                features=lambda l: {"elem_n": 3 * l.macs},
                 prototype="void ofa_softmax(const ofa_softmax_params *p, const int8_t *in, int8_t *out)",
                 doc="int8 softmax over the last dimension, exp table made offline")
