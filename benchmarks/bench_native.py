@@ -15,7 +15,8 @@ with random weights, ``codegen.native.testmodels``), ``subnets`` (the smallest a
 subnet of ``--space`` and ``--n`` random ones, random weights) and any ``.tflite`` path
 (e.g. the default build's ``model/model.tflite``).
 
-``--fit-latency`` refits ``codegen/native/latency_coeffs.json`` from the native per-layer counts.
+``--fit-latency`` refits ``codegen/native/latency_coeffs.json`` from the native per-layer counts
+(``--refit A.json B.json`` from several saved runs).
 
     python benchmarks/bench_native.py --models vww resnet8 ds_cnn fc_autoencoder /tmp/i12-default/model/model.tflite
     python benchmarks/bench_native.py --models subnets --space fashion_mnist --n 12 --fit-latency --no-tflm
@@ -86,7 +87,10 @@ def measure(label: str, tflite: bytes, args, tree) -> dict:
     from codegen.native.compare import compare
     from codegen.native.latency import layer_features
 
-    rec = {"label": label, "board": args.board, **compare(tflite, args.board, tree, args.inputs)}
+    try:
+        rec = {"label": label, "board": args.board, **compare(tflite, args.board, tree, args.inputs)}
+    except RuntimeError as exc:  # e.g. more weights than the board's flash
+        return {"label": label, "board": args.board, "error": str(exc).strip().splitlines()[-1][-200:]}
     if args.fit_latency:
         from codegen.native.graph import lower_tflite
 
@@ -100,6 +104,9 @@ def table(recs: list[dict]) -> list[str]:
            f"{'TFLM arena':>11} {'ratio':>6} | exact (host, QEMU)")
     lines = [hdr, "-" * len(hdr)]
     for r in recs:
+        if "error" in r:
+            lines.append(f"{r['label'][:22]:>22} not measured: {r['error']}")
+            continue
         n, t = r["native"], r.get("tflm_cmsis_nn")
         ti = f"{t['instructions']:>12,} {r['instruction_ratio']:6.3f}" if t else f"{'-':>12} {'-':>6}"
         ta = f"{t['arena_used_bytes']:>11,} {r['sram_ratio']:6.3f}" if t and r.get("sram_ratio") else f"{'-':>11} {'-':>6}"
@@ -114,7 +121,8 @@ def refit(recs: list[dict], note: str) -> None:
     from codegen.native.latency import COEFFS_PATH, fit
     from ofa_mcu.io import write_json
 
-    coeffs = fit((np.array(r["features"]), np.array(r["native"]["per_layer"])) for r in recs if "features" in r)
+    coeffs = fit((np.array(r["features"]), np.array(r["native"]["per_layer"])) for r in recs
+                 if "features" in r and "native" in r)
     coeffs["fitted_on"] = note
     write_json(COEFFS_PATH, coeffs)
     print(f"latency model: max rel. error {coeffs['max_rel_error']:.3f}, median {coeffs['median_rel_error']:.3f} "
@@ -132,7 +140,15 @@ def main(argv=None) -> int:
     ap.add_argument("--no-tflm", action="store_true", help="skip the TFLite-Micro + CMSIS-NN column")
     ap.add_argument("--fit-latency", action="store_true", help="refit codegen/native/latency_coeffs.json")
     ap.add_argument("--out", default=None, help="write all records as JSON here")
+    ap.add_argument("--refit", nargs="+", metavar="JSON", default=None,
+                    help="only refit the latency model from records saved with --fit-latency --out (no measuring)")
     args = ap.parse_args(argv)
+    if args.refit:
+        from ofa_mcu.io import read_json
+
+        recs = [r for p in args.refit for r in read_json(p, "benchmark records")["records"]]
+        refit(recs, f"{len(recs)} models from {', '.join(Path(p).name for p in args.refit)}")
+        return 0
 
     from tqdm import tqdm
 
@@ -154,8 +170,9 @@ def main(argv=None) -> int:
     if sram:
         print(f"SRAM native static buffer / TFLM arena (firmware-reported): max {max(sram):.3f}, "
               f"median {np.median(sram):.3f}")
+    recs_ok = [r for r in recs if "error" not in r]
     exact = all(r["native"]["host_bit_exact"] == r["native"]["host_inputs"] and r["native"]["firmware_bit_exact"]
-                for r in recs)
+                for r in recs_ok)
     print(f"bit-exact with TFLM on every input (host) and in QEMU: {exact}")
     if args.fit_latency:
         refit(recs, f"{len(recs)} models ({', '.join(args.models)}; {args.space}) on {args.board}")

@@ -123,6 +123,29 @@ def _inputs(args: argparse.Namespace, tflite: bytes):
     return test_image, preprocess
 
 
+def _evaluate_data(args, tflite: bytes, preprocess, native_project: Path | None = None) -> dict | None:
+    """``--data``: the accuracy sections of the report (None without ``--data``); the native
+    host build it compiles is removed afterwards (``ofa-mcu flash`` builds the firmware)."""
+    if not args.data:
+        return None
+    import shutil
+
+    from codegen.model_settings import default_preprocess
+    from codegen.tflite_model import read_model
+
+    from .deploy_data import evaluate, summary_line
+
+    info = read_model(tflite)
+    try:
+        results = evaluate(args.data, tflite, info, preprocess or default_preprocess(info), _labels(args.labels),
+                           native_project, args.float_model)
+    finally:
+        if native_project is not None:
+            shutil.rmtree(native_project / "build", ignore_errors=True)
+    print(summary_line(results))
+    return results
+
+
 def _deploy_tflm(args, board, tflite: bytes, out: Path, name: str, test_image, preprocess) -> int:
     from codegen.project import emit_project
 
@@ -134,7 +157,7 @@ def _deploy_tflm(args, board, tflite: bytes, out: Path, name: str, test_image, p
             allow_over_budget=args.allow_over_budget,
         )
         summary = json.loads((project / "deploy_summary.json").read_text())
-        _write_report(summary, project, name, board)
+        _write_report(summary, project, name, board, _evaluate_data(args, tflite, preprocess))
     project = out.absolute()
     report = project / "report" / "report.md"
     fit = "fits" if summary["fits"] else "DOES NOT FIT"
@@ -157,7 +180,10 @@ def _deploy_native(args, board, tflite: bytes, out: Path, name: str, test_image,
             model_name=name, force=True, test_description=Path(args.test_image).name if args.test_image else None,
             allow_over_budget=args.allow_over_budget,
         )
-        _write_report(summary, staged, name, board, report_results(summary, staged))
+        from ..report.deploy import merge
+
+        data = _evaluate_data(args, tflite, preprocess, native_project=staged)
+        _write_report(summary, staged, name, board, merge(report_results(summary, staged), data or {}))
     project = out.absolute()
     report = project / "report" / "report.md"
     n = summary["native"]
@@ -194,7 +220,8 @@ def _with_console(board, args: argparse.Namespace):
 
 def _inputs_of(args: argparse.Namespace) -> list[str]:
     """The files deploy reads (the output folder may not hold any of them)."""
-    return [p for p in (args.model, _labels_file(args.labels), args.test_image, args.preprocess) if p]
+    return [p for p in (args.model, _labels_file(args.labels), args.test_image, args.preprocess, args.data,
+                        args.float_model) if p]
 
 
 def _staged(args: argparse.Namespace, out: Path):
@@ -218,6 +245,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     tflite = _read_model(args.model)
     test_image, preprocess = _inputs(args, tflite)
     name = args.name or Path(args.model).stem
+    if args.float_model and not args.data:
+        raise UserError("--float-model is the reference of the --data evaluation; add --data DIR or drop --float-model")
     return BACKENDS[args.backend](args, board, tflite, out, name, test_image, preprocess)
 
 
@@ -368,15 +397,24 @@ def register(sub) -> None:
                    help="fully int8-quantized .tflite file")
     d.add_argument("--board", required=True, help="board name (ofa-mcu boards lists them)")
     d.add_argument("--out", help="project folder to create (default: <model>-<board>)")
+    from codegen.native.kernels import supported_ops
+
     d.add_argument("--backend", choices=sorted(BACKENDS), default="tflm",
                    help="tflm: TFLite-Micro interpreter project (default); native: generated C kernels with a "
-                        "static memory plan (Cortex-M boards; ops: conv, depthwise, add, mul, mean, pool, FC)")
+                        f"static memory plan (ops: {', '.join(supported_ops())})")
     d.add_argument("--build-system", help="tflm backend: make, cmake, platformio, arduino, pico-sdk or esp-idf (default: the board's)")
     d.add_argument("--labels", help="class names: comma-separated, or a file with one per line")
     d.add_argument("--test-image", type=existing_file("test image"),
                    help="self-test input: an image (resized to the model input) or a .npy array")
     d.add_argument("--preprocess", type=existing_file("preprocess file"),
                    help="JSON file: {resolution, channels, mean, std} (default: pixel / 255)")
+    d.add_argument("--data", type=existing_dir("--data folder"),
+                   help="labelled data to measure accuracy on: class folders of images, or one .npy/.bin array with "
+                        "labels.txt (or labels.npy); top-1 per path (TFLite, TFLite-Micro, native host build), "
+                        "per-class accuracy, confusion matrices and agreement go into the report")
+    d.add_argument("--float-model", type=existing_file("--float-model"),
+                   help="with --data: the float model (.onnx or float .tflite) as the reference, for the "
+                        "quantization drop")
     d.add_argument("--name", type=non_empty("--name"), help="model name used in the generated files (default: the file name)")
     d.add_argument("--force", action="store_true",
                    help="replace what an earlier deploy wrote in --out (other files are kept)")

@@ -194,6 +194,9 @@ def _dataset(value: Any) -> dict:
     if d.get("class_names") is not None:
         d["class_names"] = [_str(c, f"dataset.class_names[{i}]")
                             for i, c in enumerate(_list(d["class_names"], "dataset.class_names"))]
+    _opt(d, "preprocessing", "dataset", _str)
+    if d.get("skipped") is not None:
+        d["skipped"] = [_str(c, f"dataset.skipped[{i}]") for i, c in enumerate(_list(d["skipped"], "dataset.skipped"))]
     return d
 
 

@@ -62,7 +62,11 @@ def header_facts(r: Mapping) -> list[list[str]]:
             data += f" ({', '.join(extra)})"
     fits = derive.fits_overall(derive.memory_rows(r), r.get("backend"))
     verdict = None if fits is None else ("fits the board's budgets" if fits else "DOES NOT FIT the board's budgets")
+    skipped = ds.get("skipped") or []
     items = [("model", model), ("board", board), ("backend", r.get("backend")), ("dataset", data),
+             ("input preprocessing", ds.get("preprocessing")),
+             ("skipped files", f"{len(skipped)}: " + "; ".join(skipped[:20]) + (" ..." if len(skipped) > 20 else "")
+              if skipped else None),
              ("memory", verdict), ("created by", r.get("created_by")), ("created at", r.get("created_at"))]
     return [[k, v] for k, v in items if v is not None]
 
