@@ -164,14 +164,36 @@ def test_native_dry_runs_print_the_exact_commands(tiny, qemu_project, tmp_path, 
     assert "stm32f746g-disco is not a QEMU board" in capsys.readouterr().err
 
 
-def test_mlperf_vww_model_gets_the_use_tflm_error(external_models, tmp_path, capsys):
-    vww = external_models / "vww_96_int8.tflite"
-    out = tmp_path / "vww"
-    assert cli_main(["deploy", str(vww), "--board", QEMU, "--backend", "native", "--out", str(out)]) == 2
+def test_unsupported_op_gets_the_one_line_error_and_nothing_is_written(tmp_path, capsys):
+    from codegen.native.opmodel import TensorSpec, single_op_model
+
+    x = TensorSpec((1, 4, 4, 2), "int8", 0.1, 0)
+    size = TensorSpec((2,), "int32", None, 0, np.array([8, 8], np.int32))
+    model = tmp_path / "m.tflite"
+    model.write_bytes(single_op_model("RESIZE_NEAREST_NEIGHBOR", [x, size], [TensorSpec((1, 8, 8, 2), "int8", 0.1, 0)],
+                                      "ResizeNearestNeighborOptions", {}))
+    out = tmp_path / "out"
+    assert cli_main(["deploy", str(model), "--board", QEMU, "--backend", "native", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
-    assert "op SOFTMAX is not supported by the native backend" in err and err.endswith("use --backend tflm for this model")
-    assert not out.exists() and not list(tmp_path.iterdir())  # nothing half-written
+    assert "op RESIZE_NEAREST_NEIGHBOR is not supported by the native backend (supported: ADD," in err
+    assert err.endswith("use --backend tflm for this model")
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite"]
+
+
+@needs_arm
+@pytest.mark.slow
+def test_mlperf_vww_model_deploys_natively_and_matches_tflm_in_qemu(external_models, tmp_path, capfd):
+    """The MLPerf Tiny VWW model as shipped (SOFTMAX included), on the Cortex-M7 board."""
+    vww = external_models / "vww_96_int8.tflite"
+    out = tmp_path / "vww"
+    assert cli_main(["deploy", str(vww), "--board", "qemu-mps2-an500", "--backend", "native", "--out", str(out),
+                     "--test-image", str(external_models / "person.bmp"), "--labels", "no_person,person"]) == 0
+    summary = json.loads((out / "deploy_summary.json").read_text())
+    assert summary["native"]["static_buffer_bytes"] <= 0.5 * summary["arena_measured_bytes"]
+    capfd.readouterr()
+    assert cli_main(["flash", str(out)]) == 0
+    assert "1/1 outputs match TFLite-Micro" in capfd.readouterr().out
 
 
 def test_native_options_are_checked(tiny, tmp_path, capsys):

@@ -54,7 +54,7 @@ def test_firmware_scores_equal_tflm(model, board, machine, tmp_path):
     assert len(counts["per_layer"]) == n and sum(counts["per_layer"]) == counts["total"]
     assert counts["inferences"] == len(x) and counts["exit_code"] == 0
     for l, c in zip(res.graph.layers, counts["per_layer"]):
-        assert c >= l.macs > 0 or l.macs == 0, (l.name, c, l.macs)  # at least one instruction per MAC
+        assert c >= l.macs / 2 > 0 or l.macs == 0, (l.name, c, l.macs)  # SMLAD: at most two MACs per instruction
     # the shipped latency model predicts this unseen network's count within 35 %
     pred = graph_instructions(res.graph).sum()
     assert abs(pred - counts["total"]) / counts["total"] < 0.35, (pred, counts["total"])
