@@ -203,4 +203,32 @@ def cases(seed: int = 0) -> list[tuple[str, bytes, dict, set]]:
     add("padv2_value", pad(rng, (1, 6, 3), [[0, 0], [2, 1], [1, 1]], value=17), {"pad"})
     add("concat_channels", concat(rng, [(1, 3, 3, 4), (1, 3, 3, 4)], 3), {"concat", "lut"})
     add("concat_rows_const", concat(rng, [(1, 2, 4, 3), (1, 1, 4, 3), (1, 2, 4, 3)], 1, const_index=1), {"concat", "lut"})
+    out += _extra_cases(rng)
     return out
+
+
+def residual_block(rng, h=6, w=5, c=8, c1=12, k=3):
+    """ResNet's basic block: conv k x k (ReLU) -> conv k x k -> ADD with the input (ReLU), between
+    1x1 convs (so the block may be written over its input)."""
+    x0 = _act_spec(rng, (1, h, w, 3))
+    x = _act_spec(rng, (1, h, w, c))
+    y1 = _act_spec(rng, (1, h, w, c1))
+    y2 = _act_spec(rng, (1, h, w, c))
+    out = _act_spec(rng, (1, h, w, c))
+    head = _act_spec(rng, (1, h, w, 4))
+    w0, wa, wb = _weights(rng, (c, 1, 1, 3), c, 0), _weights(rng, (c1, k, k, c), c1, 0), _weights(rng, (c, k, k, c1), c, 0)
+    wh = _weights(rng, (4, 1, 1, c), 4, 0)
+    t = [x0, w0, _bias(rng, c, x0, w0), x, wa, _bias(rng, c1, x, wa), y1, wb, _bias(rng, c, y1, wb), y2, out,
+         wh, _bias(rng, 4, out, wh), head]
+    conv = {"padding": 0, "strideH": 1, "strideW": 1, "dilationHFactor": 1, "dilationWFactor": 1}
+    ops = [("CONV_2D", [0, 1, 2], [3], "Conv2DOptions", {**conv, "fusedActivationFunction": 1}),
+           ("CONV_2D", [3, 4, 5], [6], "Conv2DOptions", {**conv, "fusedActivationFunction": 1}),
+           ("CONV_2D", [6, 7, 8], [9], "Conv2DOptions", {**conv, "fusedActivationFunction": 0}),
+           ("ADD", [9, 3], [10], "AddOptions", {"fusedActivationFunction": 1}),
+           ("CONV_2D", [10, 11, 12], [13], "Conv2DOptions", {**conv, "fusedActivationFunction": 0})]
+    return graph_model(t, ops, [0], [13])
+
+
+def _extra_cases(rng):
+    return [("residual_block_3x3", residual_block(rng), {}, {"conv1x1", "resblock"}),
+            ("residual_block_5x5_wide", residual_block(rng, h=7, w=9, c=4, c1=6, k=5), {}, {"conv1x1", "resblock"})]

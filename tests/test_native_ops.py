@@ -42,7 +42,8 @@ def test_kernel_bit_exact_on_the_host(name, tflite, choices, kernels, tmp_path):
 QEMU_CASES = ("conv3x3_s2_same_ic3", "conv10x4_s2_same_ic1", "conv1x1_odd_channels", "conv1x1_dead_channel",
               "conv1x1_left_shift", "dw3x3_s1_plane", "dw5x5_s1_plane", "dw7x7_s2_plane", "dw3x3_s2_nhwc",
               "dw9x9_s3_generic", "fc_odd_inputs", "add_elementwise_relu", "mul_per_channel", "maxpool_3x3_s2_same_relu",
-              "mean_keepdims", "softmax_rows_beta", "logistic", "concat_channels", "pad_spatial_and_channels")
+              "mean_keepdims", "softmax_rows_beta", "logistic", "concat_channels", "pad_spatial_and_channels",
+              "residual_block_3x3")
 
 
 @needs_arm

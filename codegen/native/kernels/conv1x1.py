@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from . import Kernel
 from ..cemit import init
+from ..lowering import stream_distance
 from .conv2d import conv_layer_params
 from .mm import groups, mm_arrays, mm_init, mm_layer
 
@@ -23,7 +24,7 @@ def accepts(ctx, op) -> bool:
 
 
 def lower(ctx, op) -> None:
-    """One conv1x1 call; at stride 1 it may stream over its input (two pixels at a time)."""
+    """One conv1x1 call; it may stream over its input (pixel pairs in order)."""
     x, y, wdat, p, bias, mult, shift, ops = conv_layer_params(ctx, op)
     ic, oc = p["in_c"], p["out_c"]
     mm, consts = mm_layer(wdat.reshape(oc, ic), bias, mult, shift, p["in_offset"], p["out_offset"], p["act_min"],
@@ -35,6 +36,9 @@ def lower(ctx, op) -> None:
     if p["stride"] == 1:
         hw = p["out_h"] * p["out_w"]
         layer.overlap = {x.index: ("stream", hw * (oc - ic) if oc > ic else oc - ic)}
+    else:  # output row r is written after the input rows before r * stride are read
+        layer.overlap = {x.index: ("stream", stream_distance(p["out_h"], p["out_w"] * oc, p["in_w"] * ic, p["in_h"],
+                                                             lambda r: r * p["stride"]))}
 
 
 def emit(l, cx):
