@@ -98,6 +98,7 @@ def test_native_deploy_reports_accuracy_of_every_path(models, tmp_path, capsys):
     assert not (out / "build").exists()  # the host build used for the evaluation is not left behind
 
 
+@pytest.mark.slow
 def test_tflm_deploy_with_arrays_and_labels(models, tmp_path, capsys):
     d, _ = models
     arrays = tmp_path / "arrays"

@@ -137,7 +137,7 @@ def _evaluate_data(args, tflite: bytes, preprocess, native_project: Path | None 
 
     info = read_model(tflite)
     try:
-        results = evaluate(args.data, tflite, info, preprocess or default_preprocess(info), _labels(args.labels),
+        results = evaluate(args.user_data, args.data, tflite, info, preprocess or default_preprocess(info),
                            native_project, args.float_model)
     finally:
         if native_project is not None:
@@ -247,6 +247,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     name = args.name or Path(args.model).stem
     if args.float_model and not args.data:
         raise UserError("--float-model is the reference of the --data evaluation; add --data DIR or drop --float-model")
+    if args.data:
+        from codegen.tflite_model import read_model
+
+        from .deploy_data import load
+
+        args.user_data = load(args.data, read_model(tflite), _labels(args.labels))
     return BACKENDS[args.backend](args, board, tflite, out, name, test_image, preprocess)
 
 

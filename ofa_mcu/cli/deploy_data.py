@@ -122,19 +122,25 @@ def _confusion(logits: np.ndarray, labels: np.ndarray, n: int) -> list[list[int]
     return m.tolist()
 
 
-def evaluate(data_dir: str, tflite: bytes, info, preprocess: dict, class_names: list[str] | None,
-             native_project: Path | None = None, float_model: str | None = None) -> dict:
-    """Run every path on the data; the report sections (``dataset``, ``accuracy``,
-    ``agreement``)."""
+def load(data_dir: str, info, class_names: list[str] | None):
+    """``--data`` read for this model (before any other work, so bad data fails first)."""
+    from ..data.user_data import load_user_data
+
+    data = load_user_data(data_dir, tuple(info.input.shape), info.input.dtype, int(info.output.size), class_names)
+    if data.kind == "pixels" and data.x.shape[-1] != int(info.input.shape[-1]):
+        raise UserError(f"--data images have {data.x.shape[-1]} channels; the model wants {info.input.shape[-1]}")
+    return data
+
+
+def evaluate(data, data_dir: str, tflite: bytes, info, preprocess: dict, native_project: Path | None = None,
+             float_model: str | None = None) -> dict:
+    """Run every path on ``data`` (:func:`load`); the report sections (``dataset``,
+    ``accuracy``, ``agreement``)."""
     from codegen.tflm_host import tflm_outputs
 
-    from ..data.user_data import load_user_data
     from ..quant.agreement import agreement
 
     n_classes = int(info.output.size)
-    data = load_user_data(data_dir, tuple(info.input.shape), info.input.dtype, n_classes, class_names)
-    if data.kind == "pixels" and data.x.shape[-1] != int(info.input.shape[-1]):
-        raise UserError(f"--data images have {data.x.shape[-1]} channels; the model wants {info.input.shape[-1]}")
     x = int8_inputs(data, preprocess, info)
     logits = {"tflite_int8": run_tflite_int8(tflite, x), "tflm": tflm_outputs(tflite, x)}
     if native_project is not None:
