@@ -224,5 +224,7 @@ def test_a_broken_board_file_breaks_only_the_commands_that_use_it(tmp_path, monk
     captured = capsys.readouterr()
     assert "stm32f746g-disco" in captured.out and "rpi-pico" not in captured.out
     assert "skipped board file rpi-pico.toml" in captured.err and "mystery.toml" in captured.err
-    assert cli_main(["deploy", "missing.tflite", "--board", "rpi-pico"]) == 2
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"not read: the board fails first")
+    assert cli_main(["deploy", str(model), "--board", "rpi-pico", "--out", str(tmp_path / "o")]) == 2
     assert "cycles_per_instruction = 0" in capsys.readouterr().err

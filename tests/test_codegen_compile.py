@@ -199,7 +199,7 @@ def test_generated_makefile_compiles_the_app(vww, person, arena, tmp_path):
         _assert_core(build / "app/src" / o, load_board("qemu-mps2-an386"))
     # The full link is planned with the generated linker script and the semihosting specs.
     dry = subprocess.run(["make", "-C", str(proj), "-n", f"TFLM_DIR={tree}"], capture_output=True, text=True, check=True).stdout
-    assert "-T linker.ld --specs=nano.specs --specs=rdimon.specs" in dry
+    assert "-T linker.ld --specs=nano.specs --specs=nosys.specs" in dry
     # Without TFLM_DIR the Makefile says what to do.
     proc = subprocess.run(["make", "-C", str(proj)], capture_output=True, text=True)
     assert proc.returncode != 0 and "set TFLM_DIR" in proc.stderr

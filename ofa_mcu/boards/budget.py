@@ -99,7 +99,7 @@ def model_budget(board, backend: str = "tflm", kernels: str | None = None, build
     res_sram = board.reserve_sram_bytes if reserve_sram_bytes is None else int(reserve_sram_bytes)
     if res_flash < 0 or res_sram < 0:
         raise UserError("the application reserve must be >= 0 KB (--reserve-flash-kb / --reserve-sram-kb)")
-    flash = board.flash_bytes - rt_flash - res_flash
+    flash = board.app_flash_bytes - rt_flash - res_flash
     sram = board.sram_bytes - rt_sram - res_sram
     if flash <= 0 or sram <= 0:
         raise UserError(f"{board.name}: the runtime ({rt_flash // 1024} KB flash, {rt_sram // 1024} KB SRAM) and the "
