@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ofa_mcu.boards.budget import default_kernels
+
 from codegen import project as projmod
 from codegen.build_spec import with_framework
 from codegen.paths import templates_dir
@@ -91,7 +93,9 @@ def test_every_board_and_build_system_renders(vww, person, arena, board, tmp_pat
         settings = (src / "model_settings.h").read_text()
         assert _settings_int(settings, "kInputHeight") == 96 and _settings_int(settings, "kNumChannels") == 3
         assert _settings_int(settings, "kInputZeroPoint") == -128 and _settings_int(settings, "kNumClasses") == 2
-        assert _settings_int(settings, "kTensorArenaSize") == projmod.arena_with_margin(arena)["total"]
+        b = load_board(board) if isinstance(board, str) else board
+        derived = projmod.derived_arena(vww, arena, default_kernels(b.core), b.core)
+        assert _settings_int(settings, "kTensorArenaSize") == derived["total"]
         assert _settings_int(settings, "kSelfTestExpectedClass") == int(np.argmax(expected_out))
         settings_cc = (src / f"model_settings.{cc}").read_text()
         scores = re.search(r"kSelfTestExpectedScores\[kNumClasses\] = \{(.*?)\};", settings_cc).group(1)

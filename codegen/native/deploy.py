@@ -63,9 +63,7 @@ def native_summary(res, v, board: Board, tflite: bytes, flash_needed: int, elf: 
         "n_operators": v.info.n_operators,
         "input": tensor_context(v.info.input),
         "output": tensor_context(v.info.output),
-        "arena_measured_bytes": v.arena["measured"],
-        "arena_bytes": v.arena["total"],
-        "arena_margin_rule": v.arena["margin_rule"],
+        "arena_measured_bytes": v.host_arena,  # the TFLM reference the native plan is compared with
         "native": {
             "static_buffer_bytes": int(res.peak_bytes),
             "lower_bound_bytes": int(res.plan.lower_bound),

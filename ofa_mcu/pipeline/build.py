@@ -54,6 +54,11 @@ class BuildOptions:
     eval_images: int = 2000
     force: bool = False
     quiet: bool = False
+    kernels: str | None = None  # TFLM kernel set (None: the core's default, or the tree's)
+    tflm_dir: str | None = None  # TFLM tree to link (and measure in QEMU) with; None: $TFLM_DIR or none
+    reserve_flash_kb: float | None = None  # application reserve (None: the board's)
+    reserve_sram_kb: float | None = None
+    tolerance: float | None = None  # points: the cheapest within this of the best (None: the predictor's MAE)
 
 
 @dataclass
@@ -137,8 +142,12 @@ def run_build(opts: BuildOptions) -> BuildResult:
         EvolutionParams(population=opts.population, generations=opts.generations)
     else:
         SAMPLES.check("--samples", opts.samples)
-    constraints = budget_limits(board=board, cfg=cfg, backend=opts.backend, **opts.limits)
-    check_satisfiable(get_efficiency_model("tflm", cfg, plan="peak"), constraints)
+    from .firmware import firmware_target
+
+    target = firmware_target(board, opts.backend, opts.kernels, opts.tflm_dir, opts.build_system,
+                             opts.reserve_flash_kb, opts.reserve_sram_kb)
+    constraints = budget_limits(board=board, cfg=cfg, backend=opts.backend, budget=target.budget, **opts.limits)
+    check_satisfiable(get_efficiency_model("tflm", cfg, plan="peak", kernels=_plan_kernels(target, board)), constraints)
     predictor = load_predictor(opts.predictor or cfg.name)
     if predictor.space != cfg:
         raise UserError(f"the predictor was trained for space {predictor.space.name!r}, not {cfg.name!r}; "
@@ -154,14 +163,25 @@ def run_build(opts: BuildOptions) -> BuildResult:
                             f"--space or --data")
         supernet = load_default_supernet(cfg, opts.supernet)
         stages = Stages(6, quiet=opts.quiet)
-        results = _run_stages(opts, board, cfg, data, supernet, predictor, constraints, tmp, stages)
+        results, link_error = _run_stages(opts, board, cfg, data, supernet, predictor, constraints, target, tmp,
+                                          stages)
         results["timings"] = dict(stages.seconds)
         write_json(tmp / "model" / "results.json", results)
+    if link_error:  # the output is written (report and project, for inspection); the build failed
+        raise UserError(link_error)
     return BuildResult(out, results, stages.seconds)
 
 
-def _run_stages(opts: BuildOptions, board, cfg, data, supernet, predictor, constraints, tmp: Path,
-                stages: Stages) -> dict:
+def _plan_kernels(target, board) -> str:
+    """The kernel set the calibrated memory model plans with (the native backend's search bounds
+    the lab estimate and the flatbuffer, where the kernels do not matter)."""
+    from ..efficiency.tflm_model import scratch_kernels
+
+    return scratch_kernels(target.kernels, board.core) if target.kernels != "reference" else "reference"
+
+
+def _run_stages(opts: BuildOptions, board, cfg, data, supernet, predictor, constraints, target, tmp: Path,
+                stages: Stages) -> tuple[dict, str | None]:
     from .. import __version__
     from ..efficiency import get_efficiency_model
     from ..report import collect_versions, model_fields, write_report
@@ -175,8 +195,11 @@ def _run_stages(opts: BuildOptions, board, cfg, data, supernet, predictor, const
         from ..efficiency.latency import WithLatency
         from ..search.strategies import confirm_best
 
-        fast = WithLatency(get_efficiency_model("tflm", cfg, plan="peak"), board)
-        effmodel = WithLatency(get_efficiency_model("tflm", cfg), board)
+        from ..search.select import select_cheapest
+
+        kk = _plan_kernels(target, board)
+        fast = WithLatency(get_efficiency_model("tflm", cfg, plan="peak", kernels=kk), board)
+        effmodel = WithLatency(get_efficiency_model("tflm", cfg, kernels=kk), board)
         strategy = get_strategy(opts.strategy)
         if opts.strategy == "random":
             found = strategy(predictor, fast, constraints, samples=opts.samples, seed=opts.seed)
@@ -184,11 +207,15 @@ def _run_stages(opts: BuildOptions, board, cfg, data, supernet, predictor, const
             found = strategy(predictor, fast, constraints, seed=opts.seed,
                              params=EvolutionParams(population=opts.population, generations=opts.generations))
         found = confirm_best(found, effmodel, constraints)
+        tolerance = opts.tolerance if opts.tolerance is not None else predictor.mae
+        found = select_cheapest(found, effmodel, constraints, tolerance)
         arch = found.best_arch
         plot_search(found, constraints, model_dir / "search.png", title=f"search for {board.name}")
         write_json(model_dir / "arch.json", arch)
-        stages.note(f"predicted top-1 {found.best_accuracy:.2f} %, {found.best_metrics['macs'] / 1e6:.2f} M MACs, "
-                    f"arena {found.best_metrics['tflm_arena_bytes_host'] / 1024:.1f} KB (host), "
+        best = found.selection["most_accurate"]["predicted_accuracy"]
+        stages.note(f"predicted top-1 {found.best_accuracy:.2f} % (the cheapest within {tolerance:.2f} points of the "
+                    f"best, {best:.2f} %), {found.best_metrics['macs'] / 1e6:.2f} M MACs, "
+                    f"arena {found.best_metrics['sram_bytes'] / 1024:.1f} KB (32-bit, {target.kernels} kernels), "
                     f"flatbuffer {found.best_metrics['tflite_bytes'] / 1024:.1f} KB, {arch['image_size']} px")
 
     # ---- 2. extract -----------------------------------------------------------------------
@@ -228,11 +255,18 @@ def _run_stages(opts: BuildOptions, board, cfg, data, supernet, predictor, const
         stages.note("top-1 " + ", ".join(f"{k} {v:.2f} %" for k, v in top1.items()))
 
     # ---- 4. measure ----------------------------------------------------------------------------
-    with stages("measure", "TFLM arena and flatbuffer of the int8 model"):
-        from codegen.model_settings import arena_with_margin
+    how = "and the 32-bit arena in QEMU" if target.tree is not None else "(host)"
+    with stages("measure", f"TFLM arena and flatbuffer of the int8 model {how}"):
+        from .firmware import reserved_fields, target_arena
 
         measured = measure_tflm(tflite)
         predicted = effmodel.evaluate(arch)
+        reserve, target_info, usage = (None, None, None)
+        if opts.backend == "tflm":
+            reserve, target_info, usage = target_arena(tflite, board, target, measured["tflm_arena_bytes"],
+                                                       calibrated=int(predicted["sram_bytes"]))
+            stages.note(f"32-bit arena {target_info['arena_bytes']:,} B ({target_info['source']}, {target.kernels} "
+                        f"kernels), reserved {reserve['total']:,} B")
 
     # ---- 5. emit ---------------------------------------------------------------------------------
     with stages("emit", f"{opts.backend} firmware project for {board.name}"):
@@ -243,10 +277,18 @@ def _run_stages(opts: BuildOptions, board, cfg, data, supernet, predictor, const
                       preprocess=data.preprocess_for(r).to_dict(), model_name=f"ofa_{cfg.name}",
                       test_description=f"{eval_split_name(data)} image 0, label {data.class_names[labels[0]]}")
         native = None
+        linked, link_error = {}, None
         if opts.backend == "tflm":
             from codegen.project import emit_project
 
-            emit_project(tflite, board, project, build_system=opts.build_system, **common)
+            from .firmware import link_project
+
+            emit_project(tflite, board, project, build_system=opts.build_system, kernels=target.kernels, arena=reserve,
+                         budget=target.budget, **common)
+            linked, link_error = link_project(project, board, target)
+            if linked and not link_error:
+                stages.note(f"linked: flash {linked['flash_bytes']:,} of {linked['flash_total_bytes']:,} B, RAM "
+                            f"{linked['ram_bytes']:,} of {linked['ram_total_bytes']:,} B")
         else:
             from codegen.native.deploy import deploy_native, report_results
 
@@ -283,19 +325,19 @@ def _run_stages(opts: BuildOptions, board, cfg, data, supernet, predictor, const
             "accuracy": accuracy,
             "agreement": {"paths": [names[p] for p in agree], "matrix": [[agree[a][b] for b in agree] for a in agree]},
             "memory": {
-                "board": board_fields(board),
-                "predicted": {"sram_bytes": arena_with_margin(predicted["tflm_arena_bytes_host"])["total"],
+                "board": board_fields(board, target.budget if opts.backend == "tflm" else None,
+                                      target.budget if opts.backend == "native" else None),
+                "predicted": {"sram_bytes": int(predicted["sram_bytes"]),
                               "tflm_arena_bytes_host": int(predicted["tflm_arena_bytes_host"]),
                               "tflm_arena_bytes_target": int(predicted["tflm_arena_bytes_target"]),
                               "flash_bytes": int(predicted["tflite_bytes"]),
-                              "source": "calibrated TFLM memory model (the search's); sram_bytes = the predicted "
-                                        "host arena + the firmware's margin"},
+                              "source": f"calibrated TFLM memory model (the search's) for the {target.kernels} kernels: "
+                                        "sram_bytes is the 32-bit target arena"},
                 "measured": {"tflm_arena_bytes": measured["tflm_arena_bytes"], "head": measured["head"],
-                             "tail": measured["tail"],
-                             "arena_bytes": arena_with_margin(measured["tflm_arena_bytes"])["total"],
-                             "tflite_bytes": len(tflite),
-                             "note": "64-bit host TFLM interpreter; arena_bytes = that arena + the firmware's margin "
-                                     f"({arena_with_margin(0)['margin_rule']})"},
+                             "tail": measured["tail"], "tflite_bytes": len(tflite),
+                             "note": "64-bit host TFLM interpreter (reference kernels)"},
+                **({"target": target_info, "reserved": reserved_fields(reserve, usage)} if reserve else {}),
+                **({"linked": linked} if linked else {}),
             },
             "search": {**found.summary(), "efficiency_model": effmodel.name,
                        "constraints": dict(constraints.limits), "constraint_sources": dict(constraints.sources),
@@ -308,7 +350,7 @@ def _run_stages(opts: BuildOptions, board, cfg, data, supernet, predictor, const
             results["finetune"] = finetune
         results["timings"] = dict(stages.seconds)
         write_report(results, tmp / "report", base_dir=model_dir)  # paths in results are relative to model/
-    return results
+    return results, link_error
 
 
 def eval_split_name(data) -> str:
@@ -355,11 +397,24 @@ def summary_lines(res: BuildResult) -> list[str]:
         + (f"; fine-tuned {r['finetune']['epochs']} epochs ({r['finetune']['seconds']:.0f} s)" if "finetune" in r else ""),
         "top-1 on " + f"{r['dataset']['images']} {r['dataset']['split']} images: " + ", ".join(
             f"{k} {100 * v['top1']:.2f} %" if "top1" in v else k for k, v in acc.items()),
-        f"SRAM for the TFLM arena (64-bit host arena + margin): predicted {mem['predicted']['sram_bytes'] / 1024:.1f} KB, "
-        f"measured {mem['measured']['arena_bytes'] / 1024:.1f} KB, budget {b['model_sram_budget'] / 1024:.1f} KB",
-        f"flash: predicted {mem['predicted']['flash_bytes'] / 1024:.1f} KB, measured "
-        f"{mem['measured']['tflite_bytes'] / 1024:.1f} KB (.tflite), budget {b['model_flash_budget'] / 1024:.1f} KB",
     ]
+    if "reserved" in mem:
+        t = mem["target"]
+        lines.append(f"SRAM for the TFLM arena: {t['arena_bytes'] / 1024:.1f} KB on the 32-bit target ({t['source']}, "
+                     f"{t['kernels']} kernels; predicted {mem['predicted']['sram_bytes'] / 1024:.1f} KB), reserved "
+                     f"{mem['reserved']['arena_bytes'] / 1024:.1f} KB of a {b['model_sram_budget'] / 1024:.1f} KB budget")
+    lines.append(f"flash: predicted {mem['predicted']['flash_bytes'] / 1024:.1f} KB, measured "
+                 f"{mem['measured']['tflite_bytes'] / 1024:.1f} KB (.tflite), budget {b['model_flash_budget'] / 1024:.1f} KB")
+    if "linked" in mem and "flash_bytes" in mem["linked"]:
+        lk = mem["linked"]
+        lines.append(f"linked firmware: flash {lk['flash_bytes'] / 1024:.1f} of {lk['flash_total_bytes'] / 1024:.0f} KB, "
+                     f"RAM {lk['ram_bytes'] / 1024:.1f} of {lk['ram_total_bytes'] / 1024:.0f} KB: fits")
+    elif "reserved" in mem:
+        lines.append("not linked (no TFLM tree: pass --tflm-dir or set TFLM_DIR): the fit above is predicted")
+    if r["search"].get("selection"):
+        sel = r["search"]["selection"]
+        lines.append(f"selection: {sel['rule']} ({sel['candidates_within']} candidates; the most accurate was predicted "
+                     f"{sel['most_accurate']['predicted_accuracy']:.2f} %)")
     if "native" in mem:
         n = mem["native"]
         lines.append(f"native C: static buffer {n['peak_bytes'] / 1024:.1f} KB (native SRAM budget "

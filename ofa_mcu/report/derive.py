@@ -117,7 +117,8 @@ class SramLine:
     relation: str | None = None
 
 
-TARGET_SOURCES = {"measured-qemu": "measured in QEMU", "derived": "derived from the host arena"}
+TARGET_SOURCES = {"measured-qemu": "measured in QEMU", "calibrated": "predicted by the calibrated memory model",
+                  "derived": "bounded from the host arena and the kernels' scratch"}
 
 
 def _vs(a: int, b: int | None, what: str) -> str | None:
@@ -161,14 +162,17 @@ def sram_lines(r: Mapping) -> list[SramLine]:
     arena = reserved.get("arena_bytes", meas.get("arena_bytes"))
     if arena is not None:
         rel = []
-        if host is not None:
-            rel.append(f"= the measured host arena + {arena - host:,} B margin")
         if tgt is not None:
-            rel.append(f"{arena - tgt:,} B more than the 32-bit target needs")
+            rel.append(f"= the 32-bit target figure + {arena - tgt:,} B" + (f" ({reserved['rule']})" if reserved.get("rule")
+                                                                          else ""))
+        elif host is not None:
+            rel.append(f"= the measured host arena + {arena - host:,} B margin")
         lines.append(SramLine("reserved_arena", "arena buffer reserved in the firmware", arena, "; ".join(rel) or None))
     for key in ("stack", "heap"):
         if reserved.get(f"{key}_bytes") is not None:
-            lines.append(SramLine(key, f"{key} reserved in the firmware", reserved[f"{key}_bytes"]))
+            used = reserved.get(f"{key}_used_bytes")
+            lines.append(SramLine(key, f"{key} reserved in the firmware", reserved[f"{key}_bytes"],
+                                  None if used is None else f"{used:,} B used in the QEMU run"))
     if board.get("model_sram_budget") is not None and arena is not None:
         lines.append(SramLine("budget", "the board's SRAM budget for the model (TFLM)", board["model_sram_budget"],
                               f"the reserved arena uses {100.0 * arena / board['model_sram_budget']:.1f} % of it"))
