@@ -1,4 +1,4 @@
-"""Measure the runtime footprint the boards' budgets use (ofa_mcu/boards/runtime_footprint.toml).
+"""Measure the runtime footprint the boards' budgets use (ofa_mcu/boards/measured/runtime_footprint.toml).
 
 For every Cortex-M core with a QEMU machine and every TFLM kernel set, the TFLite-Micro
 firmware of a model holding every op the OFA-MCUNet converter emits (the largest
@@ -77,7 +77,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tree", action="append", required=True, metavar="KERNELS=DIR",
                     help="a TFLM tree per kernel set, e.g. reference=/path/tflm-reference")
-    ap.add_argument("--out", default=str(REPO / "ofa_mcu" / "boards" / "runtime_footprint.toml"))
+    ap.add_argument("--out", default=str(REPO / "ofa_mcu" / "boards" / "measured" / "runtime_footprint.toml"))
     args = ap.parse_args()
     from codegen.tflm_lib import compiler_version
     from codegen.tflm_tree import open_tree

@@ -354,5 +354,7 @@ def test_stm32_linker_scripts_place_vectors_and_stack(vww, person, arena, board,
     m = b.memory
     assert syms["ofa_vectors"] == m.flash_origin
     assert m.ram_origin < syms["__stack_top__"] <= m.ram_origin + m.ram_length
-    assert syms["__stack_top__"] - syms["__stack_bottom__"] == 16384
+    from codegen.project import baremetal_config
+
+    assert syms["__stack_top__"] - syms["__stack_bottom__"] == baremetal_config("tflm")["stack_bytes"]
     assert m.ram_origin <= syms["__data_start__"] < syms["__bss_end__"] <= syms["__stack_bottom__"]

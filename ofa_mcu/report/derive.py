@@ -88,11 +88,18 @@ def memory_rows(r: Mapping) -> list[MemoryRow]:
         rows.append(MemoryRow(memory, source, label, used, board.get(f"{prefix}model_{kind}_budget"),
                               board.get(f"{prefix}runtime_{kind}_bytes"), board.get(f"{kind}_bytes")))
 
-    reserved = (mem.get("reserved") or {}).get("arena_bytes", meas.get("arena_bytes"))
-    add("SRAM", "predicted", "SRAM, arena reserved (predicted host arena + margin)", pred.get("sram_bytes"))
-    if reserved is not None:
-        add("SRAM", "measured", "SRAM, arena reserved (measured host arena + margin)", reserved)
+    res = mem.get("reserved") or {}
+    target = mem.get("target") or {}
+    if res.get("arena_bytes") is not None:  # the 32-bit target figure + its margin
+        add("SRAM", "predicted", "SRAM, 32-bit arena predicted (calibrated model)", pred.get("sram_bytes"))
+        how = {"measured-qemu": "measured in QEMU"}.get(target.get("source"), target.get("source") or "")
+        add("SRAM", "measured" if target.get("source") == "measured-qemu" else "predicted",
+            f"SRAM, arena reserved (32-bit target{', ' + how if how else ''} + margin)", res["arena_bytes"])
+    elif meas.get("arena_bytes") is not None:  # results written before the 32-bit target was measured
+        add("SRAM", "predicted", "SRAM, arena reserved (predicted host arena + margin)", pred.get("sram_bytes"))
+        add("SRAM", "measured", "SRAM, arena reserved (measured host arena + margin)", meas["arena_bytes"])
     else:
+        add("SRAM", "predicted", "SRAM, predicted", pred.get("sram_bytes"))
         add("SRAM", "measured", "SRAM, measured TFLM arena", meas.get("tflm_arena_bytes"))
     add("SRAM", "native", "SRAM, native C peak", nat.get("peak_bytes"), "native_")
     add("flash", "predicted", "flash, predicted", pred.get("flash_bytes"))
