@@ -15,7 +15,7 @@ from codegen.build_spec import with_framework
 from codegen.paths import templates_dir
 from codegen.project import emit_project
 from codegen.tflm_arrays import parse_c_array
-from codegen.tflm_host import measure_arena, run_reference
+from ofa_mcu.quant.tflm_runner import measure_arena, run_reference
 from ofa_mcu.boards import BOARDS_DIR, list_boards, load_board, parse_board
 from ofa_mcu.boards.budget import default_kernels
 from ofa_mcu.errors import UserError

@@ -163,12 +163,6 @@ def latency_cycles(batch, cfg=None, board="qemu-mps2-an386", coeffs: Mapping | N
     return np.rint(latency_instructions(batch, cfg, coeffs) * cpi).astype(np.int64)
 
 
-def latency_ms(batch, cfg=None, board="qemu-mps2-an386", coeffs: Mapping | None = None) -> np.ndarray:
-    """Estimated milliseconds per inference at the board's ``clock_hz``."""
-    b = _board(board)
-    return latency_cycles(batch, cfg, b, coeffs) / (b.clock_hz / 1e3)
-
-
 class WithLatency(EfficiencyModel):
     """``base``'s metrics plus ``latency_ms`` and ``latency_cycles`` on ``board``.
 

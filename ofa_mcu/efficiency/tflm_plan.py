@@ -166,7 +166,7 @@ class GraphPlan:
         for j in order:
             size, (f, l) = sizes[j], spans[j]
             offset = 0
-            for o, s, pf, pl in sorted(p for p in placed if not (p[2] > l or f > p[3])):
+            for o, s, _, _ in sorted(p for p in placed if not (p[2] > l or f > p[3])):
                 if o >= offset + size:
                     break
                 offset = max(offset, o + s)

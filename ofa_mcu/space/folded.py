@@ -78,7 +78,7 @@ def conv2d_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, groups
                 pad: int | None = None) -> np.ndarray:
     """Float conv with ``pad`` zeros on every side (default PyTorch's symmetric ``k // 2``; odd
     kernels)."""
-    n, c, h, wd = x.shape
+    n, c = x.shape[:2]
     o, cg, k, _ = w.shape
     win = _windows(x, k, stride, k // 2 if pad is None else pad)  # (n, c, oh, ow, k, k)
     if groups == c and cg == 1 and o == c:  # depthwise

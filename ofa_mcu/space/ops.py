@@ -98,7 +98,6 @@ HEAD_OPS = (
     OpTemplate("pool", "MEAN", (("feature_mix",),)),
     OpTemplate("classifier", "FULLY_CONNECTED", (("pool",),), "classifier"),
 )
-CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 class Shape(NamedTuple):
