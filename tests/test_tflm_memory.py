@@ -31,6 +31,24 @@ def test_batch_graph_matches_scalar_plan(cfg):
             assert g[key][i] == ref[key], (key, arch)
 
 
+@pytest.mark.parametrize("kernels", ["cmsis-nn", "cmsis-nn-nodsp"])
+@pytest.mark.parametrize("cfg", [VWW, FASHION_MNIST], ids=lambda c: c.name)
+def test_batch_graph_matches_scalar_plan_for_every_kernel_set(cfg, kernels):
+    """The scratch buffers of a kernel set change the head; both forms plan them alike."""
+    from ofa_mcu.efficiency.tflm_plan import COUNT_KEYS, batch_graph, batch_head, graph_counts
+
+    batch = sample_batch(np.random.default_rng(2), 120, cfg, wids=tuple(range(len(cfg.width_mult_list))))
+    bt = build_batch_table(batch, cfg)
+    g = batch_graph(bt, kernels=kernels)
+    peak = batch_head(bt, kernels, greedy=False)
+    for i, arch in enumerate(batch.to_dicts()):
+        ref = graph_counts(build_table(arch, cfg), kernels)
+        for key in ("head",) + COUNT_KEYS:
+            assert g[key][i] == ref[key], (key, arch)
+        assert peak["head"][i] == ref["peak_live"]
+    assert g["n_scratch"].max() > 0
+
+
 def test_greedy_head_is_never_below_peak_live_and_sometimes_above():
     from ofa_mcu.efficiency.tflm_plan import batch_graph
 

@@ -97,9 +97,9 @@ def _check_numbers(opts: BuildOptions) -> None:
         rng.check(flag, value)
 
 
-def run_build(opts: BuildOptions) -> BuildResult:
-    """Check every input, then run every stage (:data:`~.build_stages.BUILD_STAGES`) into a
-    staged output folder; returns the project folder and the results behind the report."""
+def check_inputs(opts: BuildOptions) -> dict:
+    """Every input checked before any work (a one-line UserError for the first bad one): the
+    :class:`~.build_stages.BuildContext` fields known before the output is staged."""
     from ..boards import load_board
     from ..config import get_space
     from ..efficiency import get_efficiency_model
@@ -107,9 +107,7 @@ def run_build(opts: BuildOptions) -> BuildResult:
     from ..search import EvolutionParams
     from ..search.budget import budget_limits
     from ..search.constraints import check_satisfiable
-    from .build_stages import BUILD_STAGES, BuildContext
     from .firmware import firmware_target, plan_kernels
-    from .stages import Stages, run_stages
 
     if opts.backend not in BACKENDS:
         raise UserError(f"unknown backend {opts.backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -130,16 +128,26 @@ def run_build(opts: BuildOptions) -> BuildResult:
     if predictor.space != cfg:
         raise UserError(f"the predictor was trained for space {predictor.space.name!r}, not {cfg.name!r}; "
                         f"pass --space {predictor.space.name} or a predictor for {cfg.name}")
-    out = Path(opts.out or f"out/{board.name}")
+    return {"board": board, "cfg": cfg, "target": target, "plan_kernels": kernels, "constraints": constraints,
+            "predictor": predictor}
+
+
+def run_build(opts: BuildOptions) -> BuildResult:
+    """Check every input, then run every stage (:data:`~.build_stages.BUILD_STAGES`) into a
+    staged output folder; returns the project folder and the results behind the report."""
+    from .build_stages import BUILD_STAGES, BuildContext
+    from .stages import Stages, run_stages
+
+    checked = check_inputs(opts)
+    out = Path(opts.out or f"out/{checked['board'].name}")
     inputs = [x for x in (opts.supernet, opts.predictor, opts.data_root) if x]
     progress = Stages(len(BUILD_STAGES), quiet=opts.quiet)
     with staged_output(out, opts.force, inputs=inputs, kind="build") as tmp:
-        data = _dataset(opts, cfg)
-        ctx = BuildContext(opts, board, cfg, target, kernels, constraints, predictor, data,
-                           load_default_supernet(cfg, opts.supernet), tmp, progress)
+        cfg = checked["cfg"]
+        ctx = BuildContext(opts=opts, data=_dataset(opts, cfg), supernet=load_default_supernet(cfg, opts.supernet),
+                           out=tmp, progress=progress, **checked)
         done = run_stages(BUILD_STAGES, ctx, progress)
-        results = done["results"]
-        results["timings"] = dict(progress.seconds)
+        results = {**done["results"], "timings": dict(progress.seconds)}
         write_json(ctx.model_dir / "results.json", results)
     if done["emitted"].link_error:  # the output is written (report and project, for inspection); the build failed
         raise UserError(done["emitted"].link_error)
