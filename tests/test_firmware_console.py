@@ -228,7 +228,9 @@ def test_tflm_firmware_prints_its_self_test_on_the_uart(name, reference_dir, tmp
     if tree is None:
         pytest.skip("the pinned TFLM tree is absent (as in a fresh clone): TFLM firmware cannot be linked")
     vww = (reference_dir / "external_models" / "vww_96_int8.tflite").read_bytes()
-    proj = emit_project(vww, name, tmp_path / "p", labels=["no_person", "person"], model_name="vww")
+    # the pinned tree holds the reference kernels (the M4/M7 default is CMSIS-NN)
+    proj = emit_project(vww, name, tmp_path / "p", labels=["no_person", "person"], model_name="vww",
+                        kernels="reference")
     assert cli_main(["flash", str(proj), "--tflm-dir", str(tree)]) == 0
     out = capsys.readouterr().out
     assert "ofa: self-test PASS" in out and "ofa: status 0" in out

@@ -278,11 +278,6 @@ class Op:
     conv: ConvSpec | None = None
     pad: tuple[int, int] | None = None
 
-    @property
-    def kernel(self) -> int:
-        """The conv's kernel size (1 for other ops)."""
-        return self.conv.kernel if self.conv is not None else 1
-
 
 @dataclass(frozen=True)
 class Buffer:
@@ -315,10 +310,10 @@ def convert_ops(t: ArchTable) -> ConvertedGraph:
     """The ops the converter emits for table ``t``, in order, with their buffers."""
     buffers = [Buffer(t.cfg.in_channels, t.image_size)]
     ops: list[Op] = []
-    cur = 0
 
-    def walk(template, shapes, block: int, prefix: str, convs: Mapping[str, ConvSpec]) -> int:
-        where = {IN: cur}
+    def walk(template, shapes, src: int, block: int, prefix: str, convs: Mapping[str, ConvSpec]) -> int:
+        """Append the part's existing ops reading buffer ``src``; returns the buffer it hands on."""
+        where = {IN: src}
         for t, row in zip(template, reads(template, shapes)):
             s = shapes[t.key]
             if not s.exists:
@@ -333,10 +328,10 @@ def convert_ops(t: ArchTable) -> ConvertedGraph:
 
     head = {c.role: c for c in (t.first_conv, t.feature_mix, t.classifier)}
     view = net_view(t)
-    cur = walk(STEM_OPS, stem_shapes(view), -1, "", head)
+    cur = walk(STEM_OPS, stem_shapes(view), 0, -1, "", head)
     for i, b in enumerate(t.blocks):
-        cur = walk(BLOCK_OPS, block_shapes(block_view(b)), i, f"b{i}_", {c.role: c for c in t.block_convs(i)})
-    walk(HEAD_OPS, head_shapes(view), -1, "", head)
+        cur = walk(BLOCK_OPS, block_shapes(block_view(b)), cur, i, f"b{i}_", {c.role: c for c in t.block_convs(i)})
+    walk(HEAD_OPS, head_shapes(view), cur, -1, "", head)
     return ConvertedGraph(t, tuple(ops), tuple(buffers))
 
 
