@@ -94,7 +94,7 @@ def make_test_vector(
     repeated to C channels), a dict with ``input`` and optional ``expected_class`` /
     ``expected_scores`` (checked against the host run), or None (a deterministic gradient).
     """
-    from .tflm_host import run_reference
+    from ofa_mcu.quant.tflm_runner import run_reference
 
     t = info.input
     h, w, c = image_dims(t)
@@ -382,7 +382,7 @@ def verify_model(
     for every op, labels and preprocessing against the model, the arena the host interpreter
     needs (measured when ``arena_bytes`` is None), and the test input run through it (see
     :func:`make_test_vector`). Every problem is a UserError."""
-    from .tflm_host import measure_arena
+    from ofa_mcu.quant.tflm_runner import measure_arena
 
     info = read_model(tflite_bytes, f"model {model_name!r}")
     check_int8_classifier(info, f"model {model_name!r}")

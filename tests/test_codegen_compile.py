@@ -22,7 +22,7 @@ from codegen.compile_check import check_project
 from codegen.flash import qemu_argv
 from codegen.project import emit_project
 from codegen.tflm_headers import XMOS_COMPAT_FLAGS, make_tflm_tree
-from codegen.tflm_host import measure_arena
+from ofa_mcu.quant.tflm_runner import measure_arena
 from ofa_mcu.boards import list_boards, load_board
 
 SHIMS = {

@@ -15,7 +15,7 @@ from codegen.build_spec import with_framework
 from codegen.paths import templates_dir
 from codegen.project import emit_project
 from codegen.tflm_arrays import parse_c_array
-from codegen.tflm_host import measure_arena, run_reference
+from ofa_mcu.quant.tflm_runner import measure_arena, run_reference
 from ofa_mcu.boards import BOARDS_DIR, list_boards, load_board, parse_board
 from ofa_mcu.boards.budget import default_kernels
 from ofa_mcu.errors import UserError
@@ -119,12 +119,13 @@ def test_readmes_say_where_tflm_comes_from(vww, person, arena, tmp_path):
     cases = {
         ("stm32f746g-disco", "make"): ["create_tflm_tree.py", "TARGET_ARCH=cortex-m7+fp", "make TFLM_DIR=", "openocd -f board/stm32f7discovery.cfg"],
         ("nucleo-h743zi2", "cmake"): ["create_tflm_tree.py", "cmake -S . -B build -DTFLM_DIR=", "board/st_nucleo_h743zi.cfg"],
-        ("nano33ble-sense", "arduino"): ["tflite-micro-arduino-examples", "arduino-cli compile --fqbn arduino:mbed_nano:nano33ble", "arduino-cli upload -p '<PORT>'"],
         ("rpi-pico", "pico-sdk"): ["pico-tflmicro", "PICO_SDK_PATH", "picotool load -f -x build/app.uf2"],
         ("esp32-s3-devkitc", "esp-idf"): ["esp-tflite-micro", "idf.py build", "esptool.py --chip esp32s3"],
         ("esp32-s3-devkitc", "platformio"): ["src/idf_component.yml", "esp-tflite-micro", "pio run -e esp32-s3-devkitc", "-t upload"],
         ("stm32f746g-disco", "platformio"): ["TFLM_DIR", "ofa_tflm.py", "pio run -e stm32f746g-disco", "pio device monitor"],
-        ("nano33ble-sense", "arduino"): ["Chirale_TensorFLowLite", "arduino-cli monitor -p /dev/ttyACM0"],
+        ("nano33ble-sense", "arduino"): ["Chirale_TensorFLowLite", "arduino-cli monitor -p /dev/ttyACM0",
+                                         "arduino-cli compile --fqbn arduino:mbed_nano:nano33ble",
+                                         "arduino-cli upload -p '<PORT>'"],
         ("qemu-mps2-an500", "make"): ["qemu-system-arm -M mps2-an500", "-serial stdio", "CMSDK UART0"],
         ("nucleo-h743zi2", "make"): ["USART3 (PD8 TX, PD9 RX, AF7)", "400 MHz", "voltage scale 1",
                                      "'program build/app.elf verify reset exit'"],

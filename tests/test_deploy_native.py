@@ -11,7 +11,7 @@ import tomllib
 import numpy as np
 import pytest
 
-from codegen.tflm_host import tflm_outputs
+from ofa_mcu.quant.tflm_runner import tflm_outputs
 from ofa_mcu.boards import BOARDS_DIR, load_board, parse_board
 from ofa_mcu.cli import main as cli_main
 from ofa_mcu.errors import UserError

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from codegen.project import emit_project
-from codegen.tflm_host import measure_arena
+from ofa_mcu.quant.tflm_runner import measure_arena
 from ofa_mcu.boards import BOARDS_DIR, list_boards, load_board, parse_board
 from third_party_headers import unpack
 

@@ -155,11 +155,6 @@ class Board:
         """True when arm-none-eabi-gcc builds for this core."""
         return self.core.startswith("cortex-m")
 
-    @property
-    def uses_baremetal_bsp(self) -> bool:
-        """True when Make/CMake and native projects bring this board up with the bare-metal BSP."""
-        return self.family in BAREMETAL_FAMILIES
-
     def cpu_hz(self, build_system: str | None = None) -> int:
         """Core clock of firmware built with ``build_system``: the clock plan's, or what a
         framework (stm32duino, Arduino Mbed ...) sets by itself (``[clock.frameworks]``)."""

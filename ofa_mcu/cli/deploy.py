@@ -127,7 +127,7 @@ def _deploy_tflm(args, board, tflite: bytes, out: Path, name: str, test_image, p
     """Measure the 32-bit arena in QEMU and link the firmware when a TFLM tree is given (else the
     arena is derived and the fit predicted), write the project and its report."""
     from codegen.project import choose_build_system, emit_project
-    from codegen.tflm_host import measure_arena
+    from ..quant.tflm_runner import measure_arena
 
     from ..pipeline.firmware import firmware_target, link_project, reserved_fields, target_arena
 

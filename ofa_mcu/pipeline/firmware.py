@@ -46,6 +46,15 @@ def firmware_target(board, backend: str, kernels: str | None, tflm_dir: str | No
     return FirmwareTarget(kernels, tree, budget)
 
 
+def plan_kernels(target: FirmwareTarget, board) -> str:
+    """The kernel set the calibrated memory model plans with for ``target`` on ``board`` (the
+    native backend's search bounds the lab estimate and the flatbuffer, where the kernels do not
+    matter)."""
+    from ..efficiency.tflm_model import scratch_kernels
+
+    return scratch_kernels(target.kernels, board.core) if target.kernels != "reference" else "reference"
+
+
 def target_arena(tflite: bytes, board, target: FirmwareTarget, host_arena: int,
                  calibrated: int | None = None) -> tuple[dict, dict, dict | None]:
     """``(reserve, memory.target, usage)``: the arena to reserve and where its 32-bit figure
