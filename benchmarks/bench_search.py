@@ -4,7 +4,8 @@ Measures, in one run on the same archs:
 - the lab's method (build the subnet as a torch module, count MACs and the peak with forward
   hooks) on --hook-archs archs;
 - the vectorized arithmetic (ofa_mcu.efficiency.analytic) on the same archs and on a large
-  population;
+  population, and the calibrated TFLM memory model (peak-of-live-bytes plan on the large
+  population, the exact greedy planner on --greedy-archs of it);
 - evolution with the lab's defaults (population 100 x 500 generations) under the lab's budget
   (50 M MACs, 256 KB peak) with the shipped VWW accuracy predictor.
 
@@ -27,6 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hook-archs", type=int, default=50)
     ap.add_argument("--population", type=int, default=100_000)
+    ap.add_argument("--greedy-archs", type=int, default=2_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the hook method (the arithmetic "
                                                            "uses one core)")
@@ -73,6 +75,15 @@ def main() -> None:
     model.evaluate_batch(big)
     big_rate = len(big) / (time.perf_counter() - t0)
 
+    rates = {}
+    for plan, n in (("peak", len(big)), ("greedy", min(args.greedy_archs, len(big)))):
+        tflm = get_efficiency_model("tflm", VWW, plan=plan)
+        part = big.take(slice(0, n))
+        tflm.evaluate_batch(part.take(slice(0, 100)))  # build the per-configuration tables
+        t0 = time.perf_counter()
+        tflm.evaluate_batch(part)
+        rates[plan] = n / (time.perf_counter() - t0)
+
     predictor = load_predictor("vww")
     constraints = Constraints({"macs": 50e6, "sram_bytes": 256 * 1024})
     t0 = time.perf_counter()
@@ -84,6 +95,9 @@ def main() -> None:
     print(f"{'vectorized, same ' + str(len(archs)) + ' archs (repeated)':<44}{same_rate:>14,.0f}"
           f"{same_rate / hook_rate:>12,.0f}")
     print(f"{'vectorized, ' + format(len(big), ',') + ' archs':<44}{big_rate:>14,.0f}{big_rate / hook_rate:>12,.0f}")
+    for plan, n in (("peak", len(big)), ("greedy", min(args.greedy_archs, len(big)))):
+        label = f"tflm memory model, plan={plan}, {n:,} archs"
+        print(f"{label:<44}{rates[plan]:>14,.0f}{rates[plan] / hook_rate:>12,.0f}")
     print(f"hook and vectorized figures equal on all {len(archs)} archs: yes")
     print(f"evolution 100 x 500 (lab budget 50 M MACs, 256 KB): {t_evo:.2f} s, {res.evaluated:,} candidates, "
           f"best predicted {res.best_accuracy:.2f} %, {res.best_metrics['macs'] / 1e6:.1f} M MACs, "

@@ -8,8 +8,8 @@
   I/O tensors / quantization for TFLM projects), ``codegen.op_registry``
   (builtin op -> ``MicroMutableOpResolver`` method, data in ``tflm_ops.toml``),
   ``codegen.tflm_arrays`` (C array rows), ``codegen.model_settings`` (arena margin, pixel
-  tables), ``codegen.cident`` (safe C identifiers and literals), ``codegen.tflm_host`` (host
-  TFLM arena and reference outputs), ``codegen.tflm_headers`` / ``codegen.compile_check``
+  tables; the host TFLM arena and reference outputs come from ``ofa_mcu.quant.tflm_runner``),
+  ``codegen.cident`` (safe C identifiers and literals), ``codegen.tflm_headers`` / ``codegen.compile_check``
   (compile generated sources against real TFLM headers).
 - ``codegen.native``: the native C backend (``emit_native``; ``codegen.native.deploy`` behind
   ``ofa-mcu deploy --backend native``).

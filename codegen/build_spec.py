@@ -7,12 +7,7 @@ from __future__ import annotations
 
 from ofa_mcu.boards import Board
 
-# TFLite-Micro's defines and include folders (relative to a create_tflm_tree.py tree), as TFLM's
-# cortex_m_generic makefile passes them; CMSIS-NN's when the tree carries those kernels.
-TFLM_DEFINES = ("TF_LITE_STATIC_MEMORY", "TF_LITE_DISABLE_X86_NEON")
-TFLM_INCLUDES = (".", "third_party/flatbuffers/include", "third_party/gemmlowp", "third_party/ruy", "third_party/kissfft")
-TFLM_CMSIS_NN_DEFINES = ("CMSIS_NN",)
-TFLM_CMSIS_NN_INCLUDES = ("third_party/cmsis_nn", "third_party/cmsis_nn/Include", "third_party/cmsis/CMSIS/Core/Include")
+from .tflm_tree import build_flags
 
 
 def framework_of(board: Board, build_system: str) -> str | None:
@@ -31,9 +26,11 @@ def with_framework(spec: dict, board: Board) -> dict:
 
 
 def tflm_flag_context() -> dict:
-    """Jinja context of the TFLM compile settings (Python list literals for the PlatformIO script)."""
-    return {"tflm_defines": list(TFLM_DEFINES), "tflm_includes": list(TFLM_INCLUDES),
-            "tflm_cmsis_nn_defines": list(TFLM_CMSIS_NN_DEFINES), "tflm_cmsis_nn_includes": list(TFLM_CMSIS_NN_INCLUDES)}
+    """Jinja context of the TFLM compile settings (``templates/common/tflm_build.toml``, as
+    Python list literals for the PlatformIO script)."""
+    f = build_flags()
+    return {"tflm_defines": list(f["defines"]), "tflm_includes": list(f["includes"]),
+            "tflm_cmsis_nn_defines": list(f["cmsis_nn_defines"]), "tflm_cmsis_nn_includes": list(f["cmsis_nn_includes"])}
 
 
 __all__ = ["framework_of", "tflm_flag_context", "with_framework"]

@@ -7,7 +7,7 @@ import subprocess
 
 from .flash import require_executable
 
-_NM_RE = re.compile(r"^([0-9a-fA-F]+)\s+([0-9a-fA-F]+)\s+(\w)\s+(\S+)$", re.M)
+_NM_RE = re.compile(r"^([0-9a-fA-F]+)\s+([0-9a-fA-F]+)\s+(\w)\s+(.+)$", re.M)
 
 
 def symbol_sizes(elf) -> dict[str, dict]:
@@ -22,3 +22,11 @@ def sized(symbols: dict[str, dict], pattern: str) -> int:
     """Total size of the symbols whose (demangled) name matches ``pattern`` (a regex)."""
     rx = re.compile(pattern)
     return sum(s["size"] for name, s in symbols.items() if rx.search(name))
+
+
+def ram_usage(elf, ram_origin: int, ram_length: int) -> int:
+    """Bytes of RAM a linked image claims: every allocated section placed in the RAM region
+    (.data, .bss with the arena, the heap and the stack of the linker script)."""
+    from .native.qemu import sections
+
+    return sum(s["size"] for s in sections(elf).values() if ram_origin <= s["addr"] < ram_origin + ram_length)

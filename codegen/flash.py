@@ -357,7 +357,8 @@ def plan(manifest: dict, opts: Options = Options(), build: bool = True, board: B
 
 
 def project_manifest(*, backend: str, board: Board, build_system: str, project: str, artifacts: dict,
-                     model_name: str, tflite: bytes, sketch: str | None = None, ops: list[str] | None = None) -> dict:
+                     model_name: str, tflite: bytes, sketch: str | None = None, ops: list[str] | None = None,
+                     kernels: str | None = None) -> dict:
     """The ``ofa-mcu.json`` of a generated project (see ``templates/README.md``)."""
     from ofa_mcu import __version__
 
@@ -370,6 +371,7 @@ def project_manifest(*, backend: str, board: Board, build_system: str, project: 
         "project": project,
         "sketch": sketch,
         "console": board.console,
+        **({"kernels": kernels} if kernels else {}),
         "artifacts": dict(sorted(artifacts.items())),
         "model": {"name": model_name, "bytes": len(tflite), "sha256": hashlib.sha256(tflite).hexdigest(),
                   **({"ops": list(ops)} if ops is not None else {})},

@@ -4,7 +4,6 @@ Pure functions: the caller supplies the parsed model, the measured arena and the
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -12,24 +11,12 @@ from ofa_mcu.errors import UserError
 
 from .tflite_model import ModelInfo, TensorInfo
 
-# Arena margin over the host measurement: the host interpreter is 64-bit (its structs are
-# larger, so it over-counts the tail), but CMSIS-NN kernels ask for scratch buffers the
-# reference kernels do not; 10 % + 1 KiB covered both on the VWW-space subnets measured.
-ARENA_MARGIN_FRACTION = 0.10
-ARENA_MARGIN_BYTES = 1024
-ARENA_MARGIN_RULE = "10 % + 1024 B, rounded up to 16 B: the host is 64-bit and CMSIS-NN adds scratch"
 # Largest score difference the self-test accepts: TFLM's reference kernels are bit-exact with
 # the host, optimized kernels (CMSIS-NN) may round differently by 1 LSB per layer.
 SELF_TEST_TOLERANCE_LSB = 2
 
 CTYPES = {"int8": "int8_t", "uint8": "uint8_t"}
 NP_DTYPES = {"int8": np.int8, "uint8": np.uint8}
-
-
-def arena_with_margin(measured: int) -> dict:
-    """``{"measured", "margin", "total", "margin_rule"}`` for a measured arena size in bytes."""
-    total = int(math.ceil((measured * (1 + ARENA_MARGIN_FRACTION) + ARENA_MARGIN_BYTES) / 16.0) * 16)
-    return {"measured": int(measured), "margin": total - int(measured), "total": total, "margin_rule": ARENA_MARGIN_RULE}
 
 
 def image_dims(t: TensorInfo) -> tuple[int, int, int]:

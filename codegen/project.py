@@ -26,7 +26,6 @@ from .flash import MANIFEST, Options, plan, project_manifest
 from .model_settings import (
     NP_DTYPES,
     SELF_TEST_TOLERANCE_LSB,
-    arena_with_margin,
     default_preprocess,
     image_dims,
     pixel_lut,
@@ -95,7 +94,7 @@ def make_test_vector(
     repeated to C channels), a dict with ``input`` and optional ``expected_class`` /
     ``expected_scores`` (checked against the host run), or None (a deterministic gradient).
     """
-    from .tflm_host import run_reference
+    from ofa_mcu.quant.tflm_runner import run_reference
 
     t = info.input
     h, w, c = image_dims(t)
@@ -190,8 +189,12 @@ def render_project(
     model_name: str,
     project_name: str,
     info: ModelInfo,
+    kernels: str | None = None,
+    budget=None,
 ) -> dict[str, bytes]:
-    """All files of the project as ``{relative path: bytes}`` (deterministic, pure)."""
+    """All files of the project as ``{relative path: bytes}`` (deterministic, pure). ``arena`` is
+    :func:`ofa_mcu.boards.budget.arena_reserve`'s dict; ``kernels`` the TFLM kernel set the
+    arena and the budget were sized for; ``budget`` the board's model budget (default: its own)."""
     spec = with_framework(build_spec(build_system), board)
     common = _toml(templates_dir() / "common" / "files.toml")
     if spec.get("needs_memory_regions") and board.memory is None:
@@ -214,7 +217,7 @@ def render_project(
     manifest = project_manifest(
         backend="tflm", board=board, build_system=build_system, project=project_name,
         artifacts=spec.get("artifacts", {}), model_name=model_name, tflite=tflite,
-        sketch=sketch if build_system == "arduino" else None, ops=list(info.ops),
+        sketch=sketch if build_system == "arduino" else None, ops=list(info.ops), kernels=kernels,
     )
     doc_plan = plan(manifest, Options(placeholders=True))
     sha = manifest["model"]["sha256"]
@@ -256,7 +259,9 @@ def render_project(
         "bsp": board_config_context(board, build_system),
         # The same figures as emit_project's budget check: a project forced over budget says so.
         "budget_problems": check_budget(board, arena["total"],
-                                        len(tflite) + test.input.nbytes + pixel_lut(preprocess, info.input).nbytes),
+                                        len(tflite) + test.input.nbytes + pixel_lut(preprocess, info.input).nbytes,
+                                        budget=budget),
+        "kernels": kernels,
         **tflm_flag_context(),
         "entry_template": f"common/entry/{spec['entry']}.j2",
         "app_sources": [f"{src}/{f}" for f in src_files],
@@ -280,23 +285,20 @@ def render_project(
     return files
 
 
-# backend -> (SRAM budget attribute of Board, flash budget attribute, what uses SRAM, what uses flash)
-BUDGETS = {
-    "tflm": ("model_sram_budget", "model_flash_budget", "arena", "model data"),
-    "native": ("native_model_sram_budget", "native_model_flash_budget", "static buffer", "weights and tables"),
-}
+# backend -> (what uses SRAM, what uses flash)
+BUDGET_WORDS = {"tflm": ("arena", "model data"), "native": ("static buffer", "weights and tables")}
 
 
-def budgets(board: Board, backend: str = "tflm") -> tuple[int, int]:
-    """``(SRAM, flash)`` bytes the board leaves for the model with ``backend``'s runtime."""
-    sram, flash, _, _ = BUDGETS[backend]
-    return getattr(board, sram), getattr(board, flash)
+def budgets(board: Board, backend: str = "tflm", budget=None) -> tuple[int, int]:
+    """``(SRAM, flash)`` bytes ``budget`` (default: the board's own for ``backend``) leaves for the model."""
+    b = budget or board.budget(backend)
+    return b.sram_bytes, b.flash_bytes
 
 
-def check_budget(board: Board, sram_needed: int, flash_needed: int, backend: str = "tflm") -> list[str]:
+def check_budget(board: Board, sram_needed: int, flash_needed: int, backend: str = "tflm", budget=None) -> list[str]:
     """Reasons the model does not fit the board's budgets for ``backend`` (empty when it fits)."""
-    sram_budget, flash_budget = budgets(board, backend)
-    _, _, sram_what, flash_what = BUDGETS[backend]
+    sram_budget, flash_budget = budgets(board, backend, budget)
+    sram_what, flash_what = BUDGET_WORDS[backend]
     problems = []
     if sram_needed > sram_budget:
         problems.append(f"{sram_what} {sram_needed} B > SRAM budget {sram_budget} B")
@@ -311,28 +313,47 @@ def budget_error(board: Board, problems: list[str]) -> UserError:
                      "board (or pass --allow-over-budget)")
 
 
-def deploy_summary(info: ModelInfo, board: Board, build_system: str, arena: dict, tflite: bytes, flash_needed: int, test: TestVector) -> dict:
+def deploy_summary(info: ModelInfo, board: Board, build_system: str, arena: dict, host_arena: int, tflite: bytes,
+                   flash_needed: int, test: TestVector, kernels: str | None, budget) -> dict:
     """Sizes, arena, ops and budgets of a generated project (JSON-ready)."""
     return {
         "board": board.name,
         "build_system": build_system,
+        "kernels": kernels,
         "model_bytes": len(tflite),
         "model_sha256": hashlib.sha256(tflite).hexdigest(),
         "model_data_flash_bytes": flash_needed,
-        "arena_measured_bytes": arena["measured"],
+        "arena_measured_bytes": host_arena,
+        "arena_target_bytes": arena["target_bytes"],
+        "arena_target_source": arena["source"],
         "arena_bytes": arena["total"],
-        "arena_margin_rule": arena["margin_rule"],
+        "arena_margin_rule": arena["rule"],
         "ops": list(info.ops),
         "n_operators": info.n_operators,
         "input": tensor_context(info.input),
         "output": tensor_context(info.output),
-        "sram_budget_bytes": board.model_sram_budget,
-        "flash_budget_bytes": board.model_flash_budget,
-        "sram_headroom_bytes": board.model_sram_budget - arena["total"],
-        "flash_headroom_bytes": board.model_flash_budget - flash_needed,
-        "fits": not check_budget(board, arena["total"], flash_needed),
+        "budget": budget.to_dict(),
+        "sram_budget_bytes": budget.sram_bytes,
+        "flash_budget_bytes": budget.flash_bytes,
+        "sram_headroom_bytes": budget.sram_bytes - arena["total"],
+        "flash_headroom_bytes": budget.flash_bytes - flash_needed,
+        "fits": not check_budget(board, arena["total"], flash_needed, budget=budget),
+        "fits_source": "predicted (the model's arena and data against the budget; the firmware was not linked)",
         "self_test": {"expected_class": test.expected_class, "expected_scores": [int(v) for v in test.expected_scores], "input": test.description},
     }
+
+
+def derived_arena(tflite: bytes, host_arena: int, kernels: str, core: str) -> dict:
+    """The arena a firmware reserves without a 32-bit measurement or calibration: the 64-bit
+    host arena (larger than the 32-bit one) plus the kernel set's largest scratch buffer."""
+    from ofa_mcu.boards.budget import arena_reserve
+    from ofa_mcu.efficiency.tflm_model import scratch_kernels
+
+    from .tflite_model import read_tflite
+    from .tflm_scratch import largest_scratch
+
+    scratch = largest_scratch(read_tflite(tflite), scratch_kernels(kernels, core))
+    return arena_reserve(int(host_arena) + scratch, "derived")
 
 
 @dataclass(frozen=True)
@@ -342,7 +363,7 @@ class VerifiedModel:
     info: ModelInfo
     labels: list[str]
     preprocess: dict
-    arena: dict  # arena_with_margin of the measured host arena
+    host_arena: int  # the arena the 64-bit host interpreter needs (reference kernels)
     lut: np.ndarray  # pixel -> input lookup table (channels x 256)
     test: TestVector
 
@@ -359,9 +380,9 @@ def verify_model(
 ) -> VerifiedModel:
     """Check an int8 classifier .tflite in TFLite-Micro: the flatbuffer, that TFLM has a kernel
     for every op, labels and preprocessing against the model, the arena the host interpreter
-    needs (measured when ``arena_bytes`` is None; a margin is added either way), and the test
-    input run through it (see :func:`make_test_vector`). Every problem is a UserError."""
-    from .tflm_host import measure_arena
+    needs (measured when ``arena_bytes`` is None), and the test input run through it (see
+    :func:`make_test_vector`). Every problem is a UserError."""
+    from ofa_mcu.quant.tflm_runner import measure_arena
 
     info = read_model(tflite_bytes, f"model {model_name!r}")
     check_int8_classifier(info, f"model {model_name!r}")
@@ -379,7 +400,7 @@ def verify_model(
     measured = int(arena_bytes) if arena_bytes is not None else measure_arena(tflite_bytes)
     lut = pixel_lut(pre, info.input)
     test = make_test_vector(tflite_bytes, info, lut, test_image, test_description, arena=None)
-    return VerifiedModel(info, labels, pre, arena_with_margin(measured), lut, test)
+    return VerifiedModel(info, labels, pre, measured, lut, test)
 
 
 def emit_project(
@@ -398,31 +419,43 @@ def emit_project(
     project_name: str | None = None,
     test_description: str | None = None,
     allow_over_budget: bool = False,
+    kernels: str | None = None,
+    arena: dict | None = None,
+    budget=None,
 ) -> Path:
     """Verify an int8 .tflite in TFLite-Micro and write a firmware project for ``board``.
 
-    ``arena_bytes`` is a measured arena (the host measurement runs when None; a margin is
-    added either way). ``preprocess`` is ``ofa_mcu.data.preprocess.Preprocess.to_dict()``
-    (pixel / 255 when None). ``test_image``: see :func:`make_test_vector`. The project also
-    holds ``ofa-mcu.json`` (for ``ofa-mcu flash``), ``deploy_summary.json`` and
-    ``extra_files``. A model over the board's budgets is a UserError unless
-    ``allow_over_budget``. Returns the project folder.
+    ``arena_bytes`` is the host-measured arena (measured when None). ``kernels`` is the TFLM
+    kernel set the firmware will be built with (default: the core's, see
+    ``ofa_mcu.boards.budget.default_kernels``). ``arena`` is the arena to reserve
+    (``ofa_mcu.boards.budget.arena_reserve``: measured in QEMU or calibrated); when None it is
+    derived (:func:`derived_arena`). ``budget`` is the model budget to check against (default:
+    the board's for these kernels and build system). ``preprocess`` is
+    ``ofa_mcu.data.preprocess.Preprocess.to_dict()`` (pixel / 255 when None). ``test_image``:
+    see :func:`make_test_vector`. The project also holds ``ofa-mcu.json`` (for ``ofa-mcu
+    flash``), ``deploy_summary.json`` and ``extra_files``. A model over the budget is a
+    UserError unless ``allow_over_budget``. Returns the project folder.
     """
+    from ofa_mcu.boards.budget import check_kernels, default_kernels
+
     board = load_board(board) if isinstance(board, str) else board
     bs = choose_build_system(board, build_system)
+    kernels = check_kernels(kernels or default_kernels(board.core))
+    budget = budget or board.budget("tflm", kernels=kernels, build_system=bs)
     check_output_folder(out_dir, force, what="project folder")
     v = verify_model(tflite_bytes, labels=labels, test_image=test_image, arena_bytes=arena_bytes,
                      preprocess=preprocess, model_name=model_name, test_description=test_description)
-    info, arena, test = v.info, v.arena, v.test
+    info, test = v.info, v.test
+    arena = arena or derived_arena(tflite_bytes, v.host_arena, kernels, board.core)
     flash_needed = len(tflite_bytes) + test.input.nbytes + v.lut.nbytes
-    problems = check_budget(board, arena["total"], flash_needed)
+    problems = check_budget(board, arena["total"], flash_needed, budget=budget)
     if problems and not allow_over_budget:
         raise budget_error(board, problems)
     files = render_project(
         tflite_bytes, board, build_system=bs, labels=v.labels, test=test, arena=arena, preprocess=v.preprocess,
-        model_name=model_name, project_name=project_name or model_name, info=info,
+        model_name=model_name, project_name=project_name or model_name, info=info, kernels=kernels, budget=budget,
     )
-    summary = deploy_summary(info, board, bs, arena, tflite_bytes, flash_needed, test)
+    summary = deploy_summary(info, board, bs, arena, v.host_arena, tflite_bytes, flash_needed, test, kernels, budget)
     files["deploy_summary.json"] = (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode("utf-8")
     for rel, data in sorted((extra_files or {}).items()):
         rel = safe_relpath(rel)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ofa_mcu.errors import UserError
+from ofa_mcu.io import atomic_path
 
 from .tflm_tree import TflmTree, build_flags
 
@@ -172,13 +173,11 @@ def build_library(tree: TflmTree, cpu_flags: tuple[str, ...], ops: Iterable[str]
                                         f"{_first_error(proc.stderr)}")
                     tmp = Path(argv[-1])
                     tmp.rename(tmp.with_name(tmp.name.removesuffix(".tmp.o") + ".o"))
-        tmp_lib = lib.with_suffix(".tmp.a")
-        tmp_lib.unlink(missing_ok=True)
-        ar = subprocess.run([PREFIX + "ar", "rcs", str(tmp_lib), *(str(obj_dir / n) for n in names)],
-                            capture_output=True, text=True)
-        if ar.returncode != 0:
-            raise UserError(f"archiving TFLite-Micro failed: {_first_error(ar.stderr)}")
-        tmp_lib.rename(lib)
+        with atomic_path(lib) as tmp_lib:
+            ar = subprocess.run([PREFIX + "ar", "rcs", str(tmp_lib), *(str(obj_dir / n) for n in names)],
+                                capture_output=True, text=True)
+            if ar.returncode != 0:
+                raise UserError(f"archiving TFLite-Micro failed: {_first_error(ar.stderr)}")
         info = {"tree": str(tree.root), "tree_sha256": tree.fingerprint, "kernels": tree.kernels,
                 "cpu_flags": list(cpu_flags), "compiler": compiler_version()}
         (key_dir / "info.json").write_text(json.dumps(info, indent=2) + "\n")

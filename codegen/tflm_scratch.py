@@ -1,5 +1,5 @@
 """The scratch buffers a TFLM kernel set asks for, read off any int8 .tflite graph (the rule is
-``ofa_mcu.quant.graph_plan.scratch_bytes``, the one the calibrated memory model plans with).
+``ofa_mcu.efficiency.tflm_plan.scratch_bytes``, the one the calibrated memory model plans with).
 
 A model from outside the search space has no calibrated predictor; its 32-bit arena without a
 QEMU run is bounded by the host arena (64-bit structs are larger than 32-bit ones) plus the
@@ -7,7 +7,7 @@ largest scratch buffer (live during one op only).
 """
 from __future__ import annotations
 
-from ofa_mcu.quant.graph_plan import align, scratch_bytes
+from ofa_mcu.efficiency.tflm_plan import align, scratch_bytes
 
 from .tflite_model import TfliteModel
 

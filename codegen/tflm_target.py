@@ -41,12 +41,13 @@ def measure_on_qemu(tflite: bytes, core: str, tree: TflmTree, *, host_arena: int
     ``heap_used_bytes`` and their reserved sizes), ``self_test``, ``board`` and the image's
     section sizes. A self-test that fails or a run that does not exit 0 is a RuntimeError (the
     figures would not be trustworthy)."""
+    import dataclasses
+
+    from ofa_mcu.quant.tflm_runner import measure_arena
+
     from .flash import Options, plan, read_manifest, run_plan
     from .native.qemu import firmware_sizes
     from .project import emit_project
-    from .tflm_host import measure_arena
-
-    import dataclasses
 
     twin = qemu_twin(core)
     if twin is None:

@@ -106,10 +106,6 @@ class SpaceConfig:
             "feature_mix": make_divisible(b[-1] * w) if w > 1.0 else b[-1],
         }
 
-    def max_widths(self) -> dict:
-        """Channel counts of the supernet's largest width (what its weights are sized for)."""
-        return self.widths(len(self.width_mult_list) - 1)
-
     def with_(self, **changes) -> "SpaceConfig":
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)

@@ -33,8 +33,10 @@ def test_catalog_has_the_seven_boards_with_their_datasheet_figures():
         assert b.arch_bits == 32
         assert 0 < b.runtime_sram_bytes < b.sram_bytes and 0 < b.runtime_flash_bytes < b.flash_bytes
         assert b.native_runtime_sram_bytes < b.runtime_sram_bytes, "the native backend has no interpreter"
-        assert b.model_sram_budget == b.sram_bytes - b.runtime_sram_bytes
-        assert b.model_flash_budget == b.app_flash_bytes - b.runtime_flash_bytes <= b.flash_bytes - b.runtime_flash_bytes
+        t = b.budget("tflm")  # memory - runtime (measured for bare-metal builds, else stated) - app reserve
+        assert b.model_sram_budget == t.sram_bytes == b.sram_bytes - t.runtime_sram_bytes - b.reserve_sram_bytes
+        assert b.model_flash_budget == t.flash_bytes == b.app_flash_bytes - t.runtime_flash_bytes - b.reserve_flash_bytes
+        assert t.source.startswith("measured") == (b.default_build_system in ("make", "cmake"))
         assert b.clock_hz == b.clock.sysclk_hz <= b.max_clock_hz
         assert b.default_build_system in b.build_systems
         assert 0.5 <= b.cycles_per_instruction <= 2.0
@@ -195,7 +197,7 @@ def test_with_console_picks_among_the_boards_choices():
 def test_esp32_budget_is_the_app_partition_not_the_whole_flash():
     b = load_board("esp32-s3-devkitc")
     assert b.app_flash_bytes == 8 * 1024 * 1024 - 0x10000
-    assert b.model_flash_budget == b.app_flash_bytes - b.runtime_flash_bytes
+    assert b.model_flash_budget == b.app_flash_bytes - b.runtime_flash_bytes - b.reserve_flash_bytes
     bad = _with(_table("esp32-s3-devkitc"), "flash", app_partition_bytes=0x800000)
     with pytest.raises(UserError, match=r"\[flash\]: the app partition ends at 0x810000, past the 0x800000 B flash"):
         parse_board(bad, "x.toml")
@@ -224,5 +226,7 @@ def test_a_broken_board_file_breaks_only_the_commands_that_use_it(tmp_path, monk
     captured = capsys.readouterr()
     assert "stm32f746g-disco" in captured.out and "rpi-pico" not in captured.out
     assert "skipped board file rpi-pico.toml" in captured.err and "mystery.toml" in captured.err
-    assert cli_main(["deploy", "missing.tflite", "--board", "rpi-pico"]) == 2
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"not read: the board fails first")
+    assert cli_main(["deploy", str(model), "--board", "rpi-pico", "--out", str(tmp_path / "o")]) == 2
     assert "cycles_per_instruction = 0" in capsys.readouterr().err

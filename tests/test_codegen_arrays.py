@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from codegen.cident import c_comment, c_identifier, c_macro, c_string
-from codegen.model_settings import arena_with_margin, pixel_lut
+from codegen.model_settings import pixel_lut
+from ofa_mcu.boards.budget import arena_limit, arena_reserve
 from codegen.op_registry import resolver_methods, tflm_op_methods
 from codegen.tflite_model import TensorInfo, check_int8_classifier, read_model
 from codegen.tflm_arrays import c_hex_rows, c_int_rows, parse_c_array
@@ -121,12 +122,19 @@ def test_malformed_and_foreign_files_are_user_errors(vww):
         read_model(vww[:2000])
 
 
-def test_arena_margin_rule():
-    a = arena_with_margin(103_680)
-    assert a["measured"] == 103_680
-    assert a["total"] % 16 == 0 and a["total"] >= 103_680 * 1.1 + 1024
-    assert a["total"] - (103_680 * 1.1 + 1024) < 16
-    assert a["margin"] == a["total"] - 103_680
+def test_arena_reserve_rules():
+    m = arena_reserve(100_660, "measured-qemu")
+    assert (m["target_bytes"], m["total"], m["margin"]) == (100_660, 100_672, 12)  # exact, aligned to 16 B
+    c = arena_reserve(100_660, "calibrated")
+    assert c["total"] % 16 == 0 and 100_660 + 64 <= c["total"] < 100_660 + 64 + 16 and "calibrated" in c["rule"]
+    d = arena_reserve(100_660, "derived")
+    assert d["total"] >= 100_660 + 256 and "host arena" in d["rule"]
+    for budget in (65_536, 296_000, 296_013):  # the search's limit is the inverse of the reserve
+        for src in ("measured-qemu", "calibrated", "derived"):
+            lim = arena_limit(budget, src)
+            assert arena_reserve(lim, src)["total"] <= budget < arena_reserve(lim + 16, src)["total"]
+    with pytest.raises(ValueError):
+        arena_reserve(1, "guessed")
 
 
 def test_pixel_lut_matches_float_quantization():

@@ -22,7 +22,7 @@ from codegen.compile_check import check_project
 from codegen.flash import qemu_argv
 from codegen.project import emit_project
 from codegen.tflm_headers import XMOS_COMPAT_FLAGS, make_tflm_tree
-from codegen.tflm_host import measure_arena
+from ofa_mcu.quant.tflm_runner import measure_arena
 from ofa_mcu.boards import list_boards, load_board
 
 SHIMS = {
@@ -199,7 +199,7 @@ def test_generated_makefile_compiles_the_app(vww, person, arena, tmp_path):
         _assert_core(build / "app/src" / o, load_board("qemu-mps2-an386"))
     # The full link is planned with the generated linker script and the semihosting specs.
     dry = subprocess.run(["make", "-C", str(proj), "-n", f"TFLM_DIR={tree}"], capture_output=True, text=True, check=True).stdout
-    assert "-T linker.ld --specs=nano.specs --specs=rdimon.specs" in dry
+    assert "-T linker.ld --specs=nano.specs --specs=nosys.specs" in dry
     # Without TFLM_DIR the Makefile says what to do.
     proc = subprocess.run(["make", "-C", str(proj)], capture_output=True, text=True)
     assert proc.returncode != 0 and "set TFLM_DIR" in proc.stderr
@@ -354,5 +354,7 @@ def test_stm32_linker_scripts_place_vectors_and_stack(vww, person, arena, board,
     m = b.memory
     assert syms["ofa_vectors"] == m.flash_origin
     assert m.ram_origin < syms["__stack_top__"] <= m.ram_origin + m.ram_length
-    assert syms["__stack_top__"] - syms["__stack_bottom__"] == 16384
+    from codegen.project import baremetal_config
+
+    assert syms["__stack_top__"] - syms["__stack_bottom__"] == baremetal_config("tflm")["stack_bytes"]
     assert m.ram_origin <= syms["__data_start__"] < syms["__bss_end__"] <= syms["__stack_bottom__"]

@@ -10,7 +10,7 @@ import pytest
 from codegen.compile_check import check_project
 from codegen.project import emit_project
 from codegen.tflite_model import read_model
-from codegen.tflm_host import run_reference
+from ofa_mcu.quant.tflm_runner import run_reference
 from ofa_mcu.cli import main as cli_main
 
 

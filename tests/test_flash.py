@@ -9,7 +9,7 @@ import pytest
 
 from codegen.flash import FLASH_TOOLS, MANIFEST, Options, plan, read_manifest, run_plan
 from codegen.project import emit_project
-from codegen.tflm_host import measure_arena
+from ofa_mcu.quant.tflm_runner import measure_arena
 from ofa_mcu.boards import list_boards, load_board
 from ofa_mcu.cli import main as cli_main
 from ofa_mcu.errors import UserError

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from codegen.native.testmodels import MLPERF_TINY, mlperf_tiny_tflite
-from codegen.tflm_host import tflm_outputs
+from ofa_mcu.quant.tflm_runner import tflm_outputs
 from ofa_mcu.cli import main as cli_main
 from shared_trees import tflm_tree_or_skip
 

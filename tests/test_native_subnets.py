@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from codegen.native import check_plan, testmodels as tm
-from codegen.native.latency import FEATURES, batch_features, layer_features
+from codegen.native.latency import FEATURES, layer_features
+from ofa_mcu.efficiency.latency import batch_features
 from ofa_mcu.config import FASHION_MNIST
 from ofa_mcu.space.arch import validate_arch
 from ofa_mcu.space.batch import ArchBatch, build_batch_table

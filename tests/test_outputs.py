@@ -226,3 +226,19 @@ def test_a_doctored_manifest_cannot_reach_outside_the_folder(tmp_path):
     write_tree_atomically(out, {"b.txt": b"2"}, force=True)
     assert victim.read_text() == "precious" and (outside / "x.txt").read_text() == "also precious"
     assert not (out / "a.txt").exists() and (out / "b.txt").read_bytes() == b"2"
+
+
+def test_atomic_path_renames_on_success_and_leaves_nothing_on_failure(tmp_path):
+    from ofa_mcu.io import atomic_path
+
+    target = tmp_path / "sub" / "model.onnx"
+    with atomic_path(target) as tmp:
+        assert not tmp.exists() and tmp.parent == target.parent  # a writer that refuses existing files can use it
+        tmp.write_bytes(b"new")
+        assert not target.exists()
+    assert target.read_bytes() == b"new" and sorted(p.name for p in target.parent.iterdir()) == ["model.onnx"]
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("the exporter failed")
+    assert target.read_bytes() == b"new" and sorted(p.name for p in target.parent.iterdir()) == ["model.onnx"]

@@ -58,7 +58,7 @@ def chain(tmp_path_factory):
 
 def test_graph_is_clean_full_int8(chain):
     from ofa_mcu.quant import check_full_int8
-    from ofa_mcu.quant.graph_plan import graph_plan
+    from ofa_mcu.efficiency.tflm_plan import graph_plan
 
     info = check_full_int8(chain["tflite"])
     assert info["input"]["dtype"] == "int8" and info["output"]["dtype"] == "int8"

@@ -157,11 +157,11 @@ def test_markdown_shows_the_results(results, rendered):
     assert _row("search prediction (accuracy predictor)", f"{100 * p:.2f} %", f"{100 * (p - ref):+.2f} pt",
                 "predicted") in md
     board = load_board(BOARD)
-    s_budget, f_budget = board.sram_bytes - board.runtime_sram_bytes, board.flash_bytes - board.runtime_flash_bytes
+    s_budget, f_budget = board.budget("tflm").sram_bytes, board.budget("tflm").flash_bytes
     assert _row("SRAM, measured TFLM arena", _kb(200_112), _kb(s_budget), f"{100 * 200_112 / s_budget:.1f} %", "yes") in md
     assert _row("flash, predicted", _kb(1_000_000), _kb(f_budget), f"{100 * 1_000_000 / f_budget:.1f} %",
                 "yes" if 1_000_000 <= f_budget else "NO") in md
-    n_budget = board.sram_bytes - board.native_runtime_sram_bytes
+    n_budget = board.budget("native").sram_bytes
     assert _row("SRAM, native C peak", _kb(150_016), _kb(n_budget), f"{100 * 150_016 / n_budget:.1f} %", "yes") in md
     # Per-class rows (class names escaped for Markdown tables).
     conf = {k: np.array(acc[k]["confusion"]) for k in PATHS}
@@ -337,7 +337,8 @@ def test_deploy_report_from_summary(external_models, tmp_path):
     tflite = (external_models / "vww_96_int8.tflite").read_bytes()
     summary = {"board": "rpi-pico", "build_system": "pico-sdk", "model_bytes": len(tflite),
                "model_sha256": hashlib.sha256(tflite).hexdigest(), "model_data_flash_bytes": len(tflite) + 27_648,
-               "arena_measured_bytes": 103_680, "arena_bytes": 115_088, "arena_margin_rule": "10 % + 1024 B",
+               "arena_measured_bytes": 103_680, "arena_target_bytes": 105_744, "arena_target_source": "derived",
+               "kernels": "reference", "arena_bytes": 106_000, "arena_margin_rule": "host + scratch + 256 B",
                "ops": ["CONV_2D", "SOFTMAX"], "fits": True,
                "input": {"name": "input_1", "shape": [1, 96, 96, 3], "dtype": "int8", "scale": 1 / 255, "zero_point": -128}}
     project = tmp_path / "vww-pico"
@@ -348,11 +349,12 @@ def test_deploy_report_from_summary(external_models, tmp_path):
     data = json.loads((project / "report" / "report.json").read_text())
     board = load_board("rpi-pico")
     assert data["memory"]["board"]["model_sram_budget"] == board.model_sram_budget
-    assert data["memory"]["measured"]["arena_bytes"] == 115_088 and data["memory"]["measured"]["tflm_arena_bytes"] == 103_680
+    assert data["memory"]["reserved"]["arena_bytes"] == 106_000 and data["memory"]["measured"]["tflm_arena_bytes"] == 103_680
+    assert data["memory"]["target"] == {"arena_bytes": 105_744, "source": "derived", "kernels": "reference"}
     assert data["model"]["tflite_sha256"] == summary["model_sha256"] and data["dataset"]["class_names"] == ["no_person", "person"]
     text = md.read_text()
-    assert _row("SRAM, arena reserved (measured host arena + margin)", _kb(115_088), _kb(board.model_sram_budget),
-                f"{100 * 115_088 / board.model_sram_budget:.1f} %", "yes") in text
+    assert _row("SRAM, arena reserved (32-bit target, derived + margin)", _kb(106_000), _kb(board.model_sram_budget),
+                f"{100 * 106_000 / board.model_sram_budget:.1f} %", "yes") in text
     assert (project / "report" / "plots" / "memory.png").read_bytes().startswith(PNG)
     with pytest.raises(UserError, match="pass --force"):
         write_deploy_report(summary, project)
@@ -404,15 +406,15 @@ def test_sram_section_has_one_line_per_meaning_and_their_relations(tmp_path):
     assert lines["host"].relation == "= 150,000 B activations (head) + 28,511 B persistent (tail)"
     assert lines["target"].label == "arena on the 32-bit target (measured in QEMU)"
     assert lines["target"].relation.startswith("-9,723 B (-5.45 %) vs the 64-bit host")
-    assert lines["reserved_arena"].relation == ("= the measured host arena + 18,881 B margin; "
-                                                "28,604 B more than the 32-bit target needs")
-    assert lines["budget"].relation == f"the reserved arena uses {100 * 197_392 / 303_104:.1f} % of it"
+    assert lines["reserved_arena"].relation == "= the 32-bit target figure + 28,604 B"
+    budget = load_board(BOARD).budget("tflm").sram_bytes
+    assert lines["budget"].relation == f"the reserved arena uses {100 * 197_392 / budget:.1f} % of it"
     # a figure that is absent has no line: no target, no reservation figures
     part = _memory_results(measured={"tflm_arena_bytes": 178_511},
                            target={"arena_bytes": 170_000, "source": "derived"})
     got = derive.sram_lines(normalise_results(part))
     assert [line.key for line in got] == ["host", "target"]
-    assert got[1].label == "arena on the 32-bit target (derived from the host arena)"
+    assert got[1].label == "arena on the 32-bit target (bounded from the host arena and the kernels' scratch)"
 
     md = (write_report(full, tmp_path / "r", formats="md")["md"]).read_text()
     assert md.count("| arena ") == 4 and "stack reserved in the firmware" in md

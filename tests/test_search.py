@@ -98,7 +98,7 @@ def test_limits_are_checked_and_record_where_they_came_from():
     board = load_board("stm32f746g-disco")
     c = budget_limits(board=board, cfg=FASHION_MNIST, max_flash_kb=10_000, max_macs=5e6)
     assert c.sources == {"macs": "--max-macs 5,000,000", "flash_bytes": "board stm32f746g-disco",
-                         "tflm_arena_bytes_host": "board stm32f746g-disco"}  # the board's flash is tighter
+                         "sram_bytes": "board stm32f746g-disco"}  # the board's flash is tighter
     assert budget_limits(board=board, cfg=FASHION_MNIST, max_flash_kb=100.5).sources["flash_bytes"] == \
         "--max-flash-kb 100.5"
     for bad in (float("nan"), float("inf"), 0, -3):

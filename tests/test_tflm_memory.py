@@ -19,7 +19,7 @@ from ofa_mcu.space.table import build_table
 
 @pytest.mark.parametrize("cfg", [VWW, FASHION_MNIST], ids=lambda c: c.name)
 def test_batch_graph_matches_scalar_plan(cfg):
-    from ofa_mcu.quant.graph_plan import COUNT_KEYS, batch_graph, graph_counts
+    from ofa_mcu.efficiency.tflm_plan import COUNT_KEYS, batch_graph, graph_counts
 
     rng = np.random.default_rng(0)
     batch = sample_batch(rng, 300, cfg, wids=tuple(range(len(cfg.width_mult_list))))
@@ -31,8 +31,26 @@ def test_batch_graph_matches_scalar_plan(cfg):
             assert g[key][i] == ref[key], (key, arch)
 
 
+@pytest.mark.parametrize("kernels", ["cmsis-nn", "cmsis-nn-nodsp"])
+@pytest.mark.parametrize("cfg", [VWW, FASHION_MNIST], ids=lambda c: c.name)
+def test_batch_graph_matches_scalar_plan_for_every_kernel_set(cfg, kernels):
+    """The scratch buffers of a kernel set change the head; both forms plan them alike."""
+    from ofa_mcu.efficiency.tflm_plan import COUNT_KEYS, batch_graph, batch_head, graph_counts
+
+    batch = sample_batch(np.random.default_rng(2), 120, cfg, wids=tuple(range(len(cfg.width_mult_list))))
+    bt = build_batch_table(batch, cfg)
+    g = batch_graph(bt, kernels=kernels)
+    peak = batch_head(bt, kernels, greedy=False)
+    for i, arch in enumerate(batch.to_dicts()):
+        ref = graph_counts(build_table(arch, cfg), kernels)
+        for key in ("head",) + COUNT_KEYS:
+            assert g[key][i] == ref[key], (key, arch)
+        assert peak["head"][i] == ref["peak_live"]
+    assert g["n_scratch"].max() > 0
+
+
 def test_greedy_head_is_never_below_peak_live_and_sometimes_above():
-    from ofa_mcu.quant.graph_plan import batch_graph
+    from ofa_mcu.efficiency.tflm_plan import batch_graph
 
     batch = sample_batch(np.random.default_rng(4), 1500, VWW, wids=(0, 1, 2))
     g = batch_graph(build_batch_table(batch, VWW))
@@ -50,7 +68,7 @@ FRAGMENTING_ARCH = {"wid": 0, "ks": [3, 7, 5, 5, 5, 3, 3, 7, 5, 3, 7, 3, 7, 5, 3
 
 @pytest.mark.slow
 def test_greedy_head_matches_tflm_where_it_fragments():
-    from ofa_mcu.quant.graph_plan import batch_graph, graph_counts
+    from ofa_mcu.efficiency.tflm_plan import batch_graph, graph_counts
     from ofa_mcu.quant.measure import measure_arch
 
     ref = graph_counts(build_table(FRAGMENTING_ARCH, VWW))
@@ -62,7 +80,7 @@ def test_greedy_head_matches_tflm_where_it_fragments():
 def test_head_is_at_least_the_lab_estimate():
     """The converted graph holds at least what the lab counts (PAD copies and SE add to it)."""
     from ofa_mcu.efficiency.analytic import batch_lab_peak
-    from ofa_mcu.quant.graph_plan import batch_graph
+    from ofa_mcu.efficiency.tflm_plan import batch_graph
 
     batch = sample_batch(np.random.default_rng(1), 500, VWW)
     bt = build_batch_table(batch, VWW)
@@ -81,7 +99,7 @@ def tiny_model():
 
 @pytest.mark.slow
 def test_measured_arena_is_the_smallest_that_allocates(tiny_model):
-    from ofa_mcu.quant.graph_plan import graph_counts
+    from ofa_mcu.efficiency.tflm_plan import graph_counts
     from ofa_mcu.quant.tflm_runner import _try_interpreter, measure_tflite
 
     record, tflite = tiny_model

@@ -14,7 +14,8 @@ Public API:
   ``firmware_sizes(elf, flash_origin, flash_length) -> {text_bytes, rodata_bytes, ...}``
 - ``codegen.native.deploy``: ``deploy_native(tflite, board, out_dir, ...) -> (project, summary)``
   (``ofa-mcu deploy --backend native``); ``codegen.native.profile``: ``measured_latency``
-- ``codegen.native.latency``: ``latency_cycles(batch, cfg, board)`` (vectorized estimate)
+- ``codegen.native.latency``: ``layer_features(graph)`` and ``fit`` (the vectorized estimate for the
+  search is ``ofa_mcu.efficiency.latency.latency_cycles``)
 """
 from __future__ import annotations
 

@@ -35,16 +35,17 @@ def check_lowers(tflite_bytes: bytes) -> None:
         raise UserError(msg if TFLM_HINT in msg else f"{msg}; {TFLM_HINT}") from None
 
 
-def _elf_figures(project: Path, board: Board) -> dict:
-    """Section sizes of the project's firmware (built, measured, then removed: ``ofa-mcu flash``
-    builds again); empty when this machine cannot build for the board."""
+def _elf_figures(project: Path, board: Board, keep: bool = False) -> dict:
+    """Section sizes of the project's firmware (built, measured, then removed unless ``keep``:
+    ``ofa-mcu flash`` builds again); empty when this machine cannot build for the board."""
     if not (board.is_cortex_m and board.memory is not None and shutil.which("arm-none-eabi-gcc")):
         return {}
     from .qemu import build_firmware, firmware_sizes
 
     elf = build_firmware(project, board)
     sizes = firmware_sizes(elf, board.memory.flash_origin, board.memory.flash_length)
-    shutil.rmtree(project / "build", ignore_errors=True)
+    if not keep:
+        shutil.rmtree(project / "build", ignore_errors=True)
     return sizes
 
 
@@ -64,9 +65,7 @@ def native_summary(res, v, board: Board, tflite: bytes, flash_needed: int, elf: 
         "n_operators": v.info.n_operators,
         "input": tensor_context(v.info.input),
         "output": tensor_context(v.info.output),
-        "arena_measured_bytes": v.arena["measured"],
-        "arena_bytes": v.arena["total"],
-        "arena_margin_rule": v.arena["margin_rule"],
+        "arena_measured_bytes": v.host_arena,  # the TFLM reference the native plan is compared with
         "native": {
             "static_buffer_bytes": int(res.peak_bytes),
             "lower_bound_bytes": int(res.plan.lower_bound),
@@ -101,13 +100,15 @@ def deploy_native(
     test_description: str | None = None,
     allow_over_budget: bool = False,
     arena_bytes: int | None = None,
+    keep_build: bool = False,
 ) -> tuple[Path, dict]:
     """Verify ``tflite_bytes`` in TFLite-Micro (as ``emit_project`` does), then write the native
     C project for ``board`` into ``out_dir`` atomically: the generated C, ``ofa-mcu.json``
     (build system ``native-make``), the memory plan PNG and ``deploy_summary.json``. The test
     input and TFLM's output for it are embedded, so the firmware's exit code is the verdict.
     A model over the board's native budgets is a UserError unless ``allow_over_budget``.
-    Returns the project folder and the summary."""
+    ``keep_build``: leave the firmware built for the section sizes in ``build/`` (for a caller
+    that runs it). Returns the project folder and the summary."""
     board = load_board(board) if isinstance(board, str) else board
     target_for(board)  # a board the backend cannot build for is refused before any work
     check_output_folder(out_dir, force)
@@ -130,7 +131,7 @@ def deploy_native(
             from .emit import write_readme
 
             write_readme(res, board, json.loads((tmp / MANIFEST).read_text()), problems)
-        elf = _elf_figures(tmp, board)
+        elf = _elf_figures(tmp, board, keep_build)
         summary = native_summary(res, v, board, tflite_bytes, flash_needed, elf, v.labels)
         (tmp / SUMMARY).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return Path(out_dir).resolve(), summary

@@ -132,7 +132,7 @@ def unary_table(tflite: bytes, op_index: int) -> np.ndarray:
     ``table[x + 128]``."""
     from ofa_mcu.quant.tflite_inspect import load_model
 
-    from ..tflm_host import tflm_outputs
+    from ofa_mcu.quant.tflm_runner import tflm_outputs
 
     fb = _fb()
     model = load_model(tflite)

@@ -1,10 +1,10 @@
 """The ground truth the native code must match: TFLite-Micro's host interpreter on int8 inputs
-(:func:`codegen.tflm_host.tflm_outputs`, re-exported here), and the test inputs."""
+(:func:`ofa_mcu.quant.tflm_runner.tflm_outputs`, re-exported here), and the test inputs."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..tflm_host import tflm_outputs
+from ofa_mcu.quant.tflm_runner import tflm_outputs
 
 __all__ = ["tflm_outputs", "random_inputs"]
 

@@ -6,12 +6,11 @@
 // app's timings use (ofa_bsp_cycles), at the clock the firmware sets (OFA_CPU_HZ).
 #include "tensorflow/lite/micro/micro_time.h"
 
-#include "board_config.h"
 #include "ofa_bsp.h"
 
 namespace tflite {
 
-uint32_t ticks_per_second() { return ofa_bsp_has_cycle_counter() ? (uint32_t)OFA_CPU_HZ : 0u; }
+uint32_t ticks_per_second() { return ofa_bsp_has_cycle_counter() ? ofa_bsp_cpu_hz() : 0u; }
 
 uint32_t GetCurrentTimeTicks() { return ofa_bsp_cycles(); }
 

@@ -54,10 +54,12 @@ class Board:
 
     ``clock_hz`` is the core clock the generated firmware runs at (the clock plan's; a framework
     build system may set its own, see :meth:`cpu_hz`), ``max_clock_hz`` the chip's rating.
-    ``sram_bytes`` is the one RAM region the model's arena goes to; ``runtime_*`` is what the
-    TFLite-Micro firmware needs beside the model (interpreter, stack, I/O, framework),
-    ``native_runtime_*`` the same for the native C backend. ``console`` is the console kind
-    the firmware prints on (``console_spec.default`` unless :meth:`with_console` chose another).
+    ``sram_bytes`` is the one RAM region the model's arena goes to. What the model may use is
+    :func:`~ofa_mcu.boards.budget.model_budget`: the memory minus the runtime (measured from
+    linked images for bare-metal builds; ``runtime_*`` / ``native_runtime_*`` state it for the
+    framework build systems and the cores nothing was measured for) minus ``reserve_*``, the
+    room kept for the user's application. ``console`` is the console kind the firmware prints
+    on (``console_spec.default`` unless :meth:`with_console` chose another).
     """
 
     name: str
@@ -95,6 +97,8 @@ class Board:
     native_target: str | None = None
     memory: MemoryRegions | None = None
     qemu_machine: str | None = None
+    reserve_flash_bytes: int = 0
+    reserve_sram_bytes: int = 0
 
     @property
     def app_flash_bytes(self) -> int:
@@ -102,25 +106,39 @@ class Board:
         partition table (ESP-IDF), else all of it."""
         return int(self.flash_config.get("app_partition_bytes", self.flash_bytes))
 
+    def stated_runtime(self, backend: str = "tflm") -> tuple[int, int]:
+        """``(flash, SRAM)`` bytes the board file states for ``backend``'s runtime (used where no
+        measured footprint applies)."""
+        if backend == "native":
+            return self.native_runtime_flash_bytes, self.native_runtime_sram_bytes
+        return self.runtime_flash_bytes, self.runtime_sram_bytes
+
+    def budget(self, backend: str = "tflm", **kwargs):
+        """:func:`~ofa_mcu.boards.budget.model_budget` of this board (defaults: the core's kernel
+        set, the board's build system, its application reserve)."""
+        from .budget import model_budget
+
+        return model_budget(self, backend, **kwargs)
+
     @property
     def model_sram_budget(self) -> int:
-        """SRAM left for the model's tensor arena with the TFLM runtime."""
-        return self.sram_bytes - self.runtime_sram_bytes
+        """SRAM left for the model's tensor arena with the TFLM runtime (defaults of :meth:`budget`)."""
+        return self.budget("tflm").sram_bytes
 
     @property
     def model_flash_budget(self) -> int:
         """Flash left for the model's flatbuffer with the TFLM runtime (in the app partition)."""
-        return self.app_flash_bytes - self.runtime_flash_bytes
+        return self.budget("tflm").flash_bytes
 
     @property
     def native_model_sram_budget(self) -> int:
         """SRAM left for activations with the native C backend."""
-        return self.sram_bytes - self.native_runtime_sram_bytes
+        return self.budget("native").sram_bytes
 
     @property
     def native_model_flash_budget(self) -> int:
         """Flash left for weights with the native C backend."""
-        return self.app_flash_bytes - self.native_runtime_flash_bytes
+        return self.budget("native").flash_bytes
 
     @property
     def has_dwt_cycle_counter(self) -> bool:
@@ -136,11 +154,6 @@ class Board:
     def is_cortex_m(self) -> bool:
         """True when arm-none-eabi-gcc builds for this core."""
         return self.core.startswith("cortex-m")
-
-    @property
-    def uses_baremetal_bsp(self) -> bool:
-        """True when Make/CMake and native projects bring this board up with the bare-metal BSP."""
-        return self.family in BAREMETAL_FAMILIES
 
     def cpu_hz(self, build_system: str | None = None) -> int:
         """Core clock of firmware built with ``build_system``: the clock plan's, or what a
@@ -197,6 +210,7 @@ def parse_board(data: dict, where: str) -> Board:
     """Validate one board table (as read from TOML) and build the :class:`Board`."""
     rt = need(data, "runtime", dict, where)
     bd = need(data, "build", dict, where)
+    app = optional(data, "application", dict, where) or {}
     tool, fl = _flash_table(data, where)
     core = choice(need(data, "core", str, where), CORES, "core", where)
     family = choice(need(data, "family", str, where), tuple(FAMILIES), "family", where)
@@ -263,6 +277,10 @@ def parse_board(data: dict, where: str) -> Board:
         native_target=native,
         memory=memory,
         qemu_machine=qemu,
+        reserve_flash_bytes=in_range(optional(app, "reserve_flash_bytes", int, f"{where} [application]") or 0,
+                                     0, 2**40, "reserve_flash_bytes", where),
+        reserve_sram_bytes=in_range(optional(app, "reserve_sram_bytes", int, f"{where} [application]") or 0,
+                                    0, 2**40, "reserve_sram_bytes", where),
     )
     if board.cycle_counter == "dwt" and core not in ("cortex-m4", "cortex-m7"):
         raise UserError(f"{where}: cycle_counter \"dwt\" needs a Cortex-M3/M4/M7 ({core} has no DWT cycle counter)")

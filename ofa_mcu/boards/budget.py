@@ -1,7 +1,7 @@
 """What a board leaves for the model: its memory minus the runtime's footprint, measured from
 linked images, minus a reserve for the user's application.
 
-``runtime_footprint.toml`` (beside this file) holds, per backend x core x kernel set, the
+``measured/runtime_footprint.toml`` (beside this file) holds, per backend x core x kernel set, the
 flash and SRAM of the firmware without the model: code, constants, ``.data``, ``.bss`` (the
 arena and model arrays taken out), and the stack and heap the bare-metal linker script
 reserves, measured with ``scripts/measure_runtime.py`` (arm-none-eabi-size of real links
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import UserError
 
-FOOTPRINT_FILE = Path(__file__).resolve().parent / "runtime_footprint.toml"
+FOOTPRINT_FILE = Path(__file__).resolve().parent / "measured" / "runtime_footprint.toml"
 BARE_METAL = ("make", "cmake")
 
 
@@ -99,7 +99,7 @@ def model_budget(board, backend: str = "tflm", kernels: str | None = None, build
     res_sram = board.reserve_sram_bytes if reserve_sram_bytes is None else int(reserve_sram_bytes)
     if res_flash < 0 or res_sram < 0:
         raise UserError("the application reserve must be >= 0 KB (--reserve-flash-kb / --reserve-sram-kb)")
-    flash = board.flash_bytes - rt_flash - res_flash
+    flash = board.app_flash_bytes - rt_flash - res_flash
     sram = board.sram_bytes - rt_sram - res_sram
     if flash <= 0 or sram <= 0:
         raise UserError(f"{board.name}: the runtime ({rt_flash // 1024} KB flash, {rt_sram // 1024} KB SRAM) and the "

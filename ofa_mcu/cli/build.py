@@ -23,7 +23,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         strategy=args.strategy, population=args.population, generations=args.generations, samples=args.samples,
         seed=args.seed, limits=limits, calib_images=args.calib_images, bn_calib_images=args.bn_calib_images,
         finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr, eval_images=args.eval_images,
-        force=args.force, quiet=args.quiet)
+        force=args.force, quiet=args.quiet, kernels=args.kernels, tflm_dir=args.tflm_dir,
+        reserve_flash_kb=args.reserve_flash_kb, reserve_sram_kb=args.reserve_sram_kb, tolerance=args.tolerance)
     res = run_build(opts)
     for line in summary_lines(res):
         print(line)
@@ -39,6 +40,11 @@ def register(sub) -> None:
                    help="TFLite-Micro interpreter project (default) or generated native C kernels")
     p.add_argument("--build-system", help="make, cmake, platformio, arduino, pico-sdk or esp-idf "
                                           "(default: the board's)")
+    p.add_argument("--tflm-dir", metavar="DIR",
+                   help="a TFLite-Micro tree made by create_tflm_tree.py (default: $TFLM_DIR): the build then measures "
+                        "the 32-bit arena in QEMU on the board's core, reserves exactly that, and links the firmware "
+                        "for the board as its last step (real section sizes in the report); without one the arena is "
+                        "the calibrated prediction and the fit is predicted")
     add_space_arg(p, "search space of the supernet")
     add_dataset_args(p)
     p.add_argument("--supernet", type=checkpoint_arg(), metavar="CKPT",

@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from ..errors import UserError
-from ..validate import existing_dir, existing_file, non_empty
+from ..validate import NON_NEGATIVE, existing_dir, existing_file, non_empty
 from .common import project_folder
 
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".pgm", ".ppm")
@@ -147,26 +147,49 @@ def _evaluate_data(args, tflite: bytes, preprocess, native_project: Path | None 
 
 
 def _deploy_tflm(args, board, tflite: bytes, out: Path, name: str, test_image, preprocess) -> int:
-    from codegen.project import emit_project
+    """Measure the 32-bit arena in QEMU and link the firmware when a TFLM tree is given (else the
+    arena is derived and the fit predicted), write the project and its report."""
+    from codegen.project import choose_build_system, emit_project
+    from ..quant.tflm_runner import measure_arena
 
+    from ..pipeline.firmware import firmware_target, link_project, reserved_fields, target_arena
+
+    bs = choose_build_system(board, args.build_system)
+    target = firmware_target(board, "tflm", args.kernels, args.tflm_dir, bs, args.reserve_flash_kb, args.reserve_sram_kb)
+    host = measure_arena(tflite)
+    reserve, target_info, usage = target_arena(tflite, board, target, host)
+    link_error = None
     with _staged(args, out) as tmp:
         project = emit_project(
-            tflite, board, tmp, build_system=args.build_system, labels=_labels(args.labels),
+            tflite, board, tmp, build_system=bs, labels=_labels(args.labels),
             test_image=test_image, preprocess=preprocess, model_name=name, force=True,
             test_description=Path(args.test_image).name if args.test_image else None,
-            allow_over_budget=args.allow_over_budget,
+            allow_over_budget=args.allow_over_budget, arena_bytes=host, kernels=target.kernels, arena=reserve,
+            budget=target.budget,
         )
+        linked, link_error = link_project(project, board, target)
         summary = json.loads((project / "deploy_summary.json").read_text())
-        _write_report(summary, project, name, board, _evaluate_data(args, tflite, preprocess))
+        extra = {"memory": {"target": target_info, "reserved": reserved_fields(reserve, usage),
+                            **({"linked": linked} if linked else {})}}
+        from ..report.deploy import merge
+
+        _write_report(summary, project, name, board, merge(extra, _evaluate_data(args, tflite, preprocess) or {}))
+    if link_error:
+        raise UserError(link_error)
     project = out.absolute()
     report = project / "report" / "report.md"
-    fit = "fits" if summary["fits"] else "DOES NOT FIT"
+    if linked:
+        fit = (f"linked: flash {linked['flash_bytes']:,} of {linked['flash_total_bytes']:,} B, RAM {linked['ram_bytes']:,} "
+               f"of {linked['ram_total_bytes']:,} B")
+    else:
+        fit = ("fits (predicted: not linked; pass --tflm-dir to link)" if summary["fits"]
+               else "DOES NOT FIT (predicted)")
     print(
         f"ofa-mcu: wrote {project} ({summary['build_system']} project for {board.name}); model {summary['model_bytes']} B, "
-        f"arena {summary['arena_bytes']} B ({summary['arena_measured_bytes']} B measured + margin), "
-        f"ops {', '.join(summary['ops'])}; {fit}: SRAM headroom {summary['sram_headroom_bytes']} B, "
-        f"flash headroom {summary['flash_headroom_bytes']} B; self-test class {summary['self_test']['expected_class']}; "
-        f"report {report}"
+        f"arena {summary['arena_bytes']} B reserved ({target_info['arena_bytes']} B on the 32-bit target, "
+        f"{target_info['source']}, {target.kernels} kernels), ops {', '.join(summary['ops'])}; {fit}; SRAM headroom "
+        f"{summary['sram_headroom_bytes']} B, flash headroom {summary['flash_headroom_bytes']} B; self-test class "
+        f"{summary['self_test']['expected_class']}; report {report}"
     )
     return 0
 
@@ -354,7 +377,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
     project = project_folder(args.project)
     manifest = read_manifest(project)
     opts = Options(tflm_dir=args.tflm_dir, port=args.port, tool=args.tool, placeholders=args.dry_run,
-                   kernels=args.kernels, use_library_cache=not args.no_library_cache)
+                   kernels=args.kernels or manifest.get("kernels"), use_library_cache=not args.no_library_cache)
     p = plan(manifest, opts, build=not args.no_build)
     watch = _monitor_target(args, p.board, manifest)
     if args.json and not args.count_instructions:
@@ -425,6 +448,16 @@ def register(sub) -> None:
     d.add_argument("--force", action="store_true",
                    help="replace what an earlier deploy wrote in --out (other files are kept)")
     d.add_argument("--allow-over-budget", action="store_true", help="write the project even if the model exceeds the board's budgets")
+    d.add_argument("--kernels", choices=["reference", "cmsis-nn"],
+                   help="tflm backend: the TFLM kernel set the firmware is built with; sizes the arena and the budget "
+                        "(default: cmsis-nn on cores with DSP instructions (M4, M7), else reference; or the tree's)")
+    d.add_argument("--tflm-dir", metavar="DIR",
+                   help="tflm backend: a TFLite-Micro tree (default: $TFLM_DIR): the arena is then measured in QEMU "
+                        "on the board's core and the firmware linked for the board (real sizes in the report)")
+    d.add_argument("--reserve-flash-kb", type=NON_NEGATIVE,
+                   help="flash kept free for your application beside the model (default: the board's)")
+    d.add_argument("--reserve-sram-kb", type=NON_NEGATIVE,
+                   help="SRAM kept free for your application beside the model (default: the board's)")
     d.add_argument("--console", choices=["uart", "semihosting", "usb-cdc"],
                    help="where the firmware prints (default: the board's; bare-metal and Pico SDK projects): uart "
                         "(the board's UART, e.g. the ST-LINK virtual COM port), semihosting (through a debugger; "
@@ -438,7 +471,7 @@ def register(sub) -> None:
     f.add_argument("--tflm-dir", help="TFLite-Micro tree made by create_tflm_tree.py (make/cmake; compiled once into "
                    "a cached library under ~/.cache/ofa-mcu), or a pico-tflmicro checkout (pico-sdk); default $TFLM_DIR")
     f.add_argument("--kernels", choices=["reference", "cmsis-nn"],
-                   help="the kernel set the tree must hold (default: whatever the tree holds)")
+                   help="the kernel set the tree must hold (default: the one the project's arena was sized for)")
     f.add_argument("--no-library-cache", action="store_true",
                    help="compile TFLite-Micro inside the project (as a user's own make would) instead of linking "
                         "the cached library")

@@ -136,7 +136,7 @@ def evaluate(data, data_dir: str, tflite: bytes, info, preprocess: dict, native_
              float_model: str | None = None) -> dict:
     """Run every path on ``data`` (:func:`load`); the report sections (``dataset``,
     ``accuracy``, ``agreement``)."""
-    from codegen.tflm_host import tflm_outputs
+    from ofa_mcu.quant.tflm_runner import tflm_outputs
 
     from ..quant.agreement import agreement
 

@@ -47,7 +47,7 @@ def _calibrate_target(args: argparse.Namespace, cfg, out: Path) -> int:
 
     from ..efficiency.tflm_model import fit_target, format_target_table, load_calibration
     from ..io import write_json
-    from ..pipeline.target_calibration import measure_target_records
+    from ..pipeline.calibration import measure_target_records
 
     trees = {}
     for spec in args.tflm_dir or []:
@@ -69,7 +69,8 @@ def _calibrate_target(args: argparse.Namespace, cfg, out: Path) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure N random subnets, refit the tflm model, write the calibration, print errors."""
-    from ..efficiency.tflm_model import calibrate_space, default_calibration_path, format_error_table
+    from ..efficiency.tflm_model import default_calibration_path, format_error_table
+    from ..pipeline.calibration import calibrate_space
 
     from ..io import check_output_file, check_writable
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from ..validate import EVOLUTION_RANGES, POSITIVE, SAMPLES
+from ..validate import EVOLUTION_RANGES, NON_NEGATIVE, POSITIVE, SAMPLES
 from .common import add_seed_arg, add_space_arg
 
 
@@ -19,6 +19,17 @@ def add_budget_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-sram-kb", type=POSITIVE, help="SRAM for activations (KB = 1024 B)")
     g.add_argument("--max-flash-kb", type=POSITIVE, help="flash for the model (KB = 1024 B)")
     g.add_argument("--max-latency-ms", type=POSITIVE, help="estimated latency on the board (needs --board)")
+    g.add_argument("--kernels", choices=["reference", "cmsis-nn"],
+                   help="TFLM kernel set the firmware is built with; sizes the arena (CMSIS-NN's scratch buffers) and "
+                        "the runtime's flash (default: cmsis-nn on cores with DSP instructions (M4, M7), else reference)")
+    g.add_argument("--reserve-flash-kb", type=NON_NEGATIVE,
+                   help="flash kept free for your application beside the model (default: the board's, see ofa-mcu boards)")
+    g.add_argument("--reserve-sram-kb", type=NON_NEGATIVE,
+                   help="SRAM kept free for your application beside the model (default: the board's)")
+    g.add_argument("--tolerance", type=NON_NEGATIVE, metavar="POINTS",
+                   help="ship the cheapest candidate (latency, then flash, then SRAM) predicted within this many "
+                        "points of the most accurate (default: the accuracy predictor's mean absolute error; 0: the "
+                        "most accurate)")
 
 
 def add_strategy_args(g) -> None:
@@ -65,9 +76,20 @@ def run_search(args: argparse.Namespace, cfg, progress: bool = True):
     if args.max_latency_ms is not None and board is None:
         raise UserError("--max-latency-ms needs --board (latency is estimated for a board's core and clock)")
     model_name = args.efficiency or ("tflm" if board is not None else "analytic")
+    budget, kernels = None, "reference"
+    if board is not None:
+        from ..boards.budget import default_kernels
+        from ..efficiency.tflm_model import scratch_kernels
+
+        kernels = args.kernels or default_kernels(board.core)
+        budget = board.budget("tflm", kernels=kernels,
+                              reserve_flash_bytes=None if args.reserve_flash_kb is None else int(args.reserve_flash_kb * 1024),
+                              reserve_sram_bytes=None if args.reserve_sram_kb is None else int(args.reserve_sram_kb * 1024))
+        kernels = scratch_kernels(kernels, board.core)
     exact = None
     if model_name == "tflm":  # search with TFLM's live-tensor peak, confirm with its exact planner
-        model, exact = get_efficiency_model("tflm", cfg, plan="peak"), get_efficiency_model("tflm", cfg)
+        model = get_efficiency_model("tflm", cfg, plan="peak", kernels=kernels)
+        exact = get_efficiency_model("tflm", cfg, kernels=kernels)
     else:
         model = get_efficiency_model(model_name, cfg)
     if board is not None:
@@ -81,7 +103,7 @@ def run_search(args: argparse.Namespace, cfg, progress: bool = True):
                         f"pass --space {predictor.space.name} or a predictor for {cfg.name}")
     constraints = budget_limits(max_macs=args.max_macs, max_params=args.max_params, max_sram_kb=args.max_sram_kb,
                                 max_flash_kb=args.max_flash_kb, max_latency_ms=args.max_latency_ms, board=board,
-                                cfg=cfg)
+                                cfg=cfg, budget=budget)
     strategy = get_strategy(args.strategy)
     if args.strategy == "random":
         result = strategy(predictor, model, constraints, samples=args.samples, seed=args.seed, progress=progress)
@@ -89,11 +111,15 @@ def run_search(args: argparse.Namespace, cfg, progress: bool = True):
         params = EvolutionParams(args.population, args.generations, args.parent_ratio, args.mutation_ratio,
                                  args.mutation_prob, args.resolution_mutation_prob)
         result = strategy(predictor, model, constraints, params=params, seed=args.seed, progress=progress)
+    from ..search.select import select_cheapest
+
     if exact is not None:
         from ..search.strategies import confirm_best
 
         result = confirm_best(result, exact, constraints)
         model = exact
+    tolerance = args.tolerance if args.tolerance is not None else predictor.mae
+    result = select_cheapest(result, model, constraints, tolerance)
     return result, constraints, model, board
 
 

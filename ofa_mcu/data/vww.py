@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import UserError
-from ..io import check_output_folder, read_json, staged_output, write_json
+from ..io import atomic_path, check_output_folder, read_json, staged_output, write_json
 
 CLASS_FOLDERS = ("non-person", "person")
 AREA_SOURCES = ("bbox", "segmentation")
@@ -172,28 +172,24 @@ def build_vww(
 
 
 def download(url: str, dest: str | os.PathLike, progress: bool = True, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``dest`` (via ``dest.part``, renamed when complete), with a progress
-    bar. A complete file already at ``dest`` (same size as the server reports) is kept."""
+    """Download ``url`` to ``dest`` (through a temporary file, renamed when complete), with a
+    progress bar. A complete file already at ``dest`` (same size as the server reports) is kept."""
     from tqdm import tqdm
 
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             if dest.is_file() and total is not None and dest.stat().st_size == total:
                 return dest
-            with open(part, "wb") as f, tqdm(
+            with atomic_path(dest) as part, open(part, "wb") as f, tqdm(
                 total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress
             ) as bar:
                 while chunk := resp.read(1 << 20):
                     f.write(chunk)
                     bar.update(len(chunk))
     except OSError as exc:
-        part.unlink(missing_ok=True)
         raise UserError(f"download of {url} failed ({exc}); check the network or download it by hand into {dest.parent}") from None
-    os.replace(part, dest)
     return dest
 
 

@@ -9,15 +9,12 @@ from ..config import VWW, SpaceConfig
 from ..errors import UserError
 from ..space.batch import ArchBatch
 
-# Metrics every model reports; the search's --max-* flags name these.
-COMMON_METRICS = ("macs", "params", "sram_bytes", "flash_bytes")
-
 
 class EfficiencyModel:
     """Predicts efficiency metrics for a whole population at once.
 
     Subclasses implement :meth:`evaluate_batch`, returning one int64 array per metric name;
-    every model returns at least :data:`COMMON_METRICS`. ``describe()`` says what
+    every model returns at least ``macs``, ``params``, ``sram_bytes`` and ``flash_bytes``. ``describe()`` says what
     ``sram_bytes`` and ``flash_bytes`` mean for this model (they differ between models).
     """
 

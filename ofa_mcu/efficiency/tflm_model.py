@@ -3,8 +3,8 @@
 ``tflm_arena_bytes = head + tail``, as TFLM's ``print_allocations`` splits it:
 
 - **head** (the activation plan): TFLM's greedy layout of the 16-byte-aligned activation
-  buffers of the op sequence ``ofa_mcu.quant`` emits (PAD copies, SE tensors, residuals kept
-  live), computed exactly and vectorized in :mod:`ofa_mcu.quant.graph_plan`. No fitting; it
+  buffers of the converted op list (:mod:`ofa_mcu.space.ops`: PAD copies, SE tensors,
+  residuals kept live), computed exactly and vectorized in :mod:`.tflm_plan`. No fitting; it
   equals TFLM's head on every measured subnet. It holds bytes of data, so it is the same on the
   host and on a 32-bit MCU.
 - **tail** (persistent data: per-channel requantization arrays, op data, node and tensor
@@ -30,7 +30,6 @@ TensorFlow versions it was made with; a different installed tflite-micro is refu
 from __future__ import annotations
 
 import datetime
-import math
 import warnings
 from pathlib import Path
 
@@ -38,16 +37,16 @@ import numpy as np
 
 from ..config import VWW, SpaceConfig
 from ..errors import UserError
-from ..io import read_json, write_json
+from ..io import read_json
 from ..space.batch import ArchBatch, build_batch_table
 from .analytic import CHUNK, batch_lab_peak, batch_macs, batch_params
 from .base import EfficiencyModel, register_efficiency_model
-from ..quant.graph_plan import align, batch_graph
+from .tflm_plan import align, batch_graph, batch_head
 
 CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "assets" / "calibration"
 FORMAT_VERSION = 1
 
-# Features of the two linear models (names of batch_graph outputs; "one" is the intercept).
+# Features of the two linear models (names of batch_graph's counts; "one" is the intercept).
 TAIL_FEATURES = ("one", "n_conv", "n_dw", "n_pad", "n_mean", "n_mul", "n_add", "n_tensors", "channel_array_bytes")
 FLASH_FEATURES = ("one", "weight_bytes", "bias_bytes", "conv_channels", "n_ops", "n_tensors", "n_conv")
 
@@ -133,12 +132,9 @@ def _features(g: dict[str, np.ndarray], names) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def graph_arrays(batch: ArchBatch, cfg: SpaceConfig) -> dict[str, np.ndarray]:
-    """The head and counts of the converted graph for every arch, plus ``n_dw``."""
-    bt = build_batch_table(batch, cfg)
-    g = batch_graph(bt)
-    g["n_dw"] = bt.active.sum(axis=0).astype(np.int64)
-    return g
+def graph_arrays(batch: ArchBatch, cfg: SpaceConfig, kernels: str = "reference") -> dict[str, np.ndarray]:
+    """The head (planned for ``kernels``) and the counts of the converted graph for every arch."""
+    return batch_graph(build_batch_table(batch, cfg), kernels=kernels)
 
 
 def fit_linear(g: dict[str, np.ndarray], y: np.ndarray, names) -> list[float]:
@@ -233,12 +229,11 @@ class TFLMEfficiency(EfficiencyModel):
 
     def _chunk(self, batch: ArchBatch) -> dict[str, np.ndarray]:
         bt = build_batch_table(batch, self.cfg)
-        g = batch_graph(bt, greedy=self.plan == "greedy")
-        g["n_dw"] = bt.active.sum(axis=0).astype(np.int64)
+        greedy = self.plan == "greedy"
+        g = batch_graph(bt, greedy=greedy)
         out = predict_from_graph(g, self.calibration)
         if self.kernels != "reference":  # the host figures stay the reference kernels'
-            gk = batch_graph(bt, greedy=self.plan == "greedy", kernels=self.kernels)
-            gk["n_dw"] = g["n_dw"]
+            gk = {**g, **batch_head(bt, self.kernels, greedy)}
             tk = predict_from_graph(gk, self.calibration, self.kernels)
             for key in ("sram_bytes", "tflm_arena_bytes_target", "tflm_tail_bytes_target", "tflm_head_bytes_target"):
                 out[key] = tk[key]
@@ -387,74 +382,11 @@ def format_error_table(cal: dict) -> str:
     return "\n".join(lines)
 
 
-# ---- the calibrate command's work ------------------------------------------------------------
-
-def _read_cache(path: Path | None, space: str) -> dict[tuple, dict]:
-    import json
-
-    from ..space.arch import arch_key
-    from ..config import get_space
-
-    if path is None or not path.is_file():
-        return {}
-    cfg = get_space(space)
-    out = {}
-    for n, line in enumerate(path.read_text().splitlines()):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except ValueError:
-            raise UserError(f"{str(path)}:{n + 1} is not a JSON line; fix or delete the measurement cache") from None
-        if r.get("space") == space and r.get("tflm_version") == installed_versions()["tflite_micro"]:
-            out[arch_key(r["arch"], cfg)] = r
-    return out
-
-
-def calibrate_space(cfg: SpaceConfig, n: int, seed: int = 0, holdout: int = 50, out_path: str | Path | None = None,
-                    measurements_path: str | Path | None = None, progress: bool = True) -> dict:
-    """Measure ``n`` random subnets (reusing a JSON-lines cache), fit on the first
-    ``n - holdout``, report errors on the rest, and write the calibration atomically."""
-    import json
-
-    from ..quant.measure import calibration_archs, measure_arch
-    from ..space.arch import arch_key
-
-    if holdout >= n:
-        raise UserError(f"--holdout {holdout} leaves nothing to fit among -n {n}; measure more subnets")
-    cache_path = Path(measurements_path) if measurements_path else None
-    cache = _read_cache(cache_path, cfg.name)
-    archs = calibration_archs(cfg, n, seed)
-    records = []
-    from tqdm import tqdm
-
-    for i, arch in enumerate(tqdm(archs, desc=f"calibrate {cfg.name}", unit="subnet", disable=not progress)):
-        key = arch_key(arch, cfg)
-        if key not in cache:
-            rec, _ = measure_arch(arch, cfg, seed=seed + i)
-            cache[key] = rec
-            if cache_path is not None:
-                cache_path.parent.mkdir(parents=True, exist_ok=True)
-                with cache_path.open("a") as f:
-                    f.write(json.dumps(rec) + "\n")
-        records.append(cache[key])
-    cal = fit_calibration(records[: n - holdout], records[n - holdout:], cfg)
-    cal["seed"] = seed
-    cal["convert_seconds_median"] = float(np.median([r.get("convert_seconds", math.nan) for r in records]))
-    if out_path is not None:
-        write_json(out_path, cal)
-    return cal
-
-
 # ---- the 32-bit target, from QEMU measurements -----------------------------------------------
 
 def target_graph(records: list[dict], cfg: SpaceConfig, kernels: str) -> dict[str, np.ndarray]:
     """Graph arrays of the records' archs planned for ``kernels``."""
-    batch = ArchBatch.from_dicts([r["arch"] for r in records], cfg)
-    bt = build_batch_table(batch, cfg)
-    g = batch_graph(bt, kernels=kernels)
-    g["n_dw"] = bt.active.sum(axis=0).astype(np.int64)
-    return g
+    return graph_arrays(ArchBatch.from_dicts([r["arch"] for r in records], cfg), cfg, kernels)
 
 
 def _target_measured(records: list[dict], key: str) -> np.ndarray:

@@ -60,6 +60,11 @@ class AccuracyPredictor:
             raise UserError("the predictor's last layer must have one output; the model file is damaged")
 
     @property
+    def mae(self) -> float:
+        """The mean absolute error (points) measured on the predictor's held-out pairs (0 unknown)."""
+        return float((self.meta.get("metrics") or {}).get("mae") or 0.0)
+
+    @property
     def input_dim(self) -> int:
         """Length of the encoding the first layer expects."""
         return self.layers[0][0].shape[0]

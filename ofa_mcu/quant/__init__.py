@@ -19,8 +19,6 @@ Public API (stable):
 - ``accuracy(logits, labels) -> top-1 fraction``
 - ``evaluate_paths(module, net, calib_images, eval_images, labels=None, workdir=None) -> dict``
   (every path at once: logits, agreement, top-1, drop in points, conversion seconds, .tflite)
-- ``graph_plan(table)`` / ``batch_graph(batch_table)``: the op sequence the converter emits and
-  TFLM's activation plan of it (the ``tflm`` efficiency model's head)
 
 Submodules import TensorFlow / ONNX Runtime / torch lazily, inside the functions.
 """
@@ -33,14 +31,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from .agreement import accuracy, agreement  # noqa: E402
 from .evaluate import evaluate_paths  # noqa: E402
-from .graph_plan import batch_graph, graph_plan  # noqa: E402
-from .keras_builder import build_keras, explicit_padding  # noqa: E402
 from .onnx_export import export_onnx  # noqa: E402
+from .tf_graph import build_keras  # noqa: E402
 from .ort_quant import quantize_onnx, run_onnx  # noqa: E402
 from .tflite_convert import convert_int8  # noqa: E402
 from .tflite_inspect import check_full_int8, input_quant, inspect_tflite, load_model, output_quant  # noqa: E402
 from .tflm_runner import measure_tflite, measure_tflm, run_tflite, run_tflm  # noqa: E402
 
-__all__ = ["accuracy", "agreement", "evaluate_paths", "batch_graph", "graph_plan", "build_keras", "explicit_padding", "export_onnx", "quantize_onnx", "run_onnx",
+__all__ = ["accuracy", "agreement", "evaluate_paths", "build_keras", "export_onnx", "quantize_onnx", "run_onnx",
            "convert_int8", "check_full_int8", "input_quant", "inspect_tflite", "load_model", "output_quant", "measure_tflite",
            "measure_tflm", "run_tflite", "run_tflm"]

@@ -1,11 +1,11 @@
 """Export a torch module to ONNX (TorchScript exporter, opset 13) and check it."""
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
 from ..errors import UserError
+from ..io import atomic_path
 
 OPSET = 13
 
@@ -21,18 +21,12 @@ def export_onnx(module, input_shape, path, opset: int = OPSET) -> Path:
     if len(shape) != 4 or min(shape) < 1:
         raise UserError(f"input_shape {input_shape!r} must be (N, C, H, W) with positive sizes")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     module = module.eval()
-    try:
+    with atomic_path(path) as tmp:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is deliberate
             torch.onnx.export(module, (torch.zeros(shape),), str(tmp), dynamo=False, opset_version=opset,
                               input_names=["input"], output_names=["logits"],
                               dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         onnx.checker.check_model(str(tmp), full_check=True)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

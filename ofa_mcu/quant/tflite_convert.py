@@ -1,4 +1,4 @@
-"""Full-int8 TFLite conversion of a FoldedNet (Keras path; runs offline)."""
+"""Full-int8 TFLite conversion of a FoldedNet (runs offline)."""
 from __future__ import annotations
 
 import contextlib
@@ -102,7 +102,7 @@ def _convert(make_converter, calib_nhwc: np.ndarray) -> bytes:
 
 
 def convert_keras_int8(model, calib_nhwc: np.ndarray, strip: bool = True) -> bytes:
-    """Convert a Keras model (e.g. :func:`~ofa_mcu.quant.keras_builder.build_keras`) to a
+    """Convert a Keras model (e.g. :func:`~ofa_mcu.quant.tf_graph.build_keras`) to a
     fully-int8 flatbuffer (int8 input and output, int8 builtins only, per-channel conv
     weights), calibrated on ``calib_nhwc`` (one image per step)."""
     import tensorflow as tf
@@ -116,14 +116,14 @@ def convert_int8(net: FoldedNet, calib_images_nchw: np.ndarray, strip: bool = Tr
 
     ``path="tf"`` (default) converts the concrete function of
     :func:`~ofa_mcu.quant.tf_graph.build_tf_function`; ``path="keras"`` converts
-    :func:`~ofa_mcu.quant.keras_builder.build_keras` (same graph, about 3x slower). With
+    :func:`~ofa_mcu.quant.tf_graph.build_keras` (same graph, about 3x slower). With
     ``strip`` (default) tensor names and signatures are removed (they cost flash and TFLM
     never reads them), see :func:`strip_names`.
     """
     images = check_images(net, calib_images_nchw, "calibration images")
     calib = nchw_to_nhwc(images)
     if path == "keras":
-        from .keras_builder import build_keras
+        from .tf_graph import build_keras
 
         with _quiet_tf():
             model = build_keras(net)

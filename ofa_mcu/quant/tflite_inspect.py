@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UserError
 
-# The ops a converted subnet may contain (see keras_builder's docstring for why each is there).
+# The ops a converted subnet may contain (see ofa_mcu.space.ops and ofa_mcu.quant.tf_graph for why each is there).
 EXPECTED_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "PAD", "MEAN", "MUL", "ADD", "FULLY_CONNECTED"})
 INT_TYPES = frozenset({"INT8", "INT32"})
 PER_CHANNEL_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D"})

@@ -1,5 +1,7 @@
 """Run int8 ``.tflite`` models on the host: the TFLite interpreter and TFLite-Micro's host
-interpreter (PyPI ``tflite-micro``), and measure TFLM's real arena.
+interpreter (PyPI ``tflite-micro``), and measure TFLM's real arena. The one host-TFLM wrapper:
+the converter's checks (:func:`run_tflm`, :func:`measure_tflm`) and the firmware's reference
+outputs and arena for any int8 model (:func:`tflm_outputs`, :func:`measure_arena`).
 
 TFLM's ``print_allocations()`` writes to the C-level stderr, so it is captured by redirecting
 file descriptor 2. The smallest arena that allocates is found by bisection (TFLM's Python
@@ -108,17 +110,43 @@ def _run(tflite_bytes: bytes, images_nchw: np.ndarray, step) -> np.ndarray:
     return np.stack([step(q[i:i + 1]) for i in range(len(q))]).reshape(len(q), -1)
 
 
+def _invoke(interp, x: np.ndarray) -> np.ndarray:
+    """One inference of a TFLM interpreter: its first output, flat."""
+    interp.set_input(x, 0)
+    interp.invoke()
+    return np.array(interp.get_output(0)).reshape(-1)
+
+
 def run_tflm(tflite_bytes: bytes, images_nchw_float: np.ndarray, arena_size: int | None = None) -> np.ndarray:
     """int8 logits ``(N, classes)`` from the TFLM host interpreter; the float NCHW images are
     quantized with the model's input parameters. Non-int8 or malformed models get a UserError."""
     interp, _ = _open_tflm(tflite_bytes, arena_size)
+    return _run(tflite_bytes, images_nchw_float, lambda x: _invoke(interp, x).astype(np.int8))
 
-    def step(x):
-        interp.set_input(x, 0)
-        interp.invoke()
-        return np.array(interp.get_output(0), dtype=np.int8)
 
-    return _run(tflite_bytes, images_nchw_float, step)
+def tflm_outputs(tflite: bytes, inputs: np.ndarray, arena_size: int | None = None) -> np.ndarray:
+    """Outputs ``(N, output_size)`` (the model's output dtype) of the host TFLM interpreter for
+    inputs ``(N, *input_shape)`` or ``(N, input_size)`` in the model's input dtype: the
+    reference the firmware of either backend is compared with bit for bit. Any op set TFLM
+    runs (not only the converter's)."""
+    try:
+        interp = _tflm_runtime().Interpreter.from_bytes(bytes(tflite), arena_size=int(
+            arena_size or max(1 << 20, 16 * len(tflite))))
+    except RuntimeError as exc:
+        raise UserError(f"TFLite-Micro cannot load the model ({exc}); check it runs in TFLM") from None
+    details = interp.get_input_details(0)
+    shape = tuple(int(s) for s in details["shape"])
+    x = np.asarray(inputs).astype(details["dtype"], copy=False).reshape((-1,) + shape[1:])
+    try:
+        return np.stack([_invoke(interp, x[i:i + 1]) for i in range(len(x))])
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(f"TFLite-Micro failed to run the model on the test input ({exc})") from None
+
+
+def run_reference(tflite: bytes, x: np.ndarray, arena_size: int | None = None) -> np.ndarray:
+    """Run one input (``[1, ...]``) through the host TFLM interpreter; returns the first output
+    with its batch dimension (``[1, classes]``)."""
+    return tflm_outputs(tflite, x, arena_size)[:1]
 
 
 def run_tflite(tflite_bytes: bytes, images_nchw_float: np.ndarray, kernels: str = "reference") -> np.ndarray:
@@ -205,6 +233,17 @@ def smallest_arena(tflite_bytes: bytes) -> dict:
     final = allocation_report(_try_interpreter(tflite_bytes, hi))
     return {"tflm_arena_bytes": hi, "head": final["head"], "tail": final["tail"], "report_total": final["total"],
             "categories": final["categories"]}
+
+
+ARENA_ALIGN = 16
+
+
+def measure_arena(tflite: bytes, granularity: int = ARENA_ALIGN) -> int:
+    """Smallest ``arena_size`` the host TFLM interpreter accepts for any int8 model (not only
+    the converter's op set, unlike :func:`measure_tflm`), rounded up to ``granularity``. A model
+    TFLM cannot load at all is a UserError."""
+    arena = int(smallest_arena(tflite)["tflm_arena_bytes"])
+    return -(-arena // granularity) * granularity
 
 
 def measure_tflm(tflite_bytes: bytes) -> dict:

@@ -12,24 +12,32 @@ from .writer import write_report
 REPORT_DIR = "report"
 
 
-def board_fields(board: Any) -> dict:
-    """``results["memory"]["board"]`` of an ``ofa_mcu.boards.Board`` (or a board name)."""
+def board_fields(board: Any, budget: Any = None, native_budget: Any = None) -> dict:
+    """``results["memory"]["board"]`` of an ``ofa_mcu.boards.Board`` (or a board name) with the
+    model budgets used (``ofa_mcu.boards.budget.ModelBudget``; default: the board's own)."""
     if isinstance(board, str):
         from ..boards import load_board
 
         board = load_board(board)
+    t = budget or board.budget("tflm")
+    n = native_budget or board.budget("native", reserve_flash_bytes=t.reserve_flash_bytes,
+                                      reserve_sram_bytes=t.reserve_sram_bytes)
     return {
         "name": board.name,
         "sram_bytes": board.sram_bytes,
         "flash_bytes": board.flash_bytes,
-        "runtime_sram_bytes": board.runtime_sram_bytes,
-        "runtime_flash_bytes": board.runtime_flash_bytes,
-        "model_sram_budget": board.model_sram_budget,
-        "model_flash_budget": board.model_flash_budget,
-        "native_runtime_sram_bytes": board.native_runtime_sram_bytes,
-        "native_runtime_flash_bytes": board.native_runtime_flash_bytes,
-        "native_model_sram_budget": board.native_model_sram_budget,
-        "native_model_flash_budget": board.native_model_flash_budget,
+        "app_flash_bytes": board.app_flash_bytes,
+        "runtime_sram_bytes": t.runtime_sram_bytes,
+        "runtime_flash_bytes": t.runtime_flash_bytes,
+        "runtime_source": t.source,
+        "reserve_sram_bytes": t.reserve_sram_bytes,
+        "reserve_flash_bytes": t.reserve_flash_bytes,
+        "model_sram_budget": t.sram_bytes,
+        "model_flash_budget": t.flash_bytes,
+        "native_runtime_sram_bytes": n.runtime_sram_bytes,
+        "native_runtime_flash_bytes": n.runtime_flash_bytes,
+        "native_model_sram_budget": n.sram_bytes,
+        "native_model_flash_budget": n.flash_bytes,
     }
 
 
@@ -47,20 +55,28 @@ def results_from_deploy_summary(summary: Mapping, model_name: str, board: Any = 
         raise UserError("deploy summary has no 'board'; pass the dict of the project's deploy_summary.json")
     measured = {
         "tflm_arena_bytes": summary.get("arena_measured_bytes"),
-        "arena_bytes": summary.get("arena_bytes"),
         "tflite_bytes": summary.get("model_bytes"),
         "flash_bytes": summary.get("model_data_flash_bytes"),
-        "note": "host (64-bit) TFLM interpreter; arena_bytes adds the firmware's margin"
-                + (f" ({summary['arena_margin_rule']})" if summary.get("arena_margin_rule") else ""),
+        "note": "host (64-bit) TFLM interpreter (reference kernels)",
     }
+    memory: dict = {}
+    if summary.get("arena_target_bytes") is not None:
+        memory["target"] = {"arena_bytes": summary["arena_target_bytes"], "source": summary.get("arena_target_source"),
+                            **({"kernels": summary["kernels"]} if summary.get("kernels") else {})}
+        memory["reserved"] = {"arena_bytes": summary["arena_bytes"], "rule": summary.get("arena_margin_rule")}
+    budget = None
+    if isinstance(summary.get("budget"), Mapping):
+        from ..boards.budget import ModelBudget
+
+        budget = ModelBudget(**summary["budget"])
     model = {"name": model_name, "tflite_sha256": summary.get("model_sha256"), "tflite_bytes": summary.get("model_bytes"),
              "ops": summary.get("ops"), "input": _tensor(summary.get("input")), "output": _tensor(summary.get("output"))}
     return {
         "schema": 1,
         "backend": "tflm",
         "model": {k: v for k, v in model.items() if v is not None},
-        "memory": {"board": board_fields(board if board is not None else summary["board"]),
-                   "measured": {k: v for k, v in measured.items() if v is not None}},
+        "memory": {"board": board_fields(board if board is not None else summary["board"], budget),
+                   "measured": {k: v for k, v in measured.items() if v is not None}, **memory},
         "versions": dict(versions) if versions is not None else collect_versions(),
     }
 

@@ -88,11 +88,18 @@ def memory_rows(r: Mapping) -> list[MemoryRow]:
         rows.append(MemoryRow(memory, source, label, used, board.get(f"{prefix}model_{kind}_budget"),
                               board.get(f"{prefix}runtime_{kind}_bytes"), board.get(f"{kind}_bytes")))
 
-    reserved = (mem.get("reserved") or {}).get("arena_bytes", meas.get("arena_bytes"))
-    add("SRAM", "predicted", "SRAM, arena reserved (predicted host arena + margin)", pred.get("sram_bytes"))
-    if reserved is not None:
-        add("SRAM", "measured", "SRAM, arena reserved (measured host arena + margin)", reserved)
+    res = mem.get("reserved") or {}
+    target = mem.get("target") or {}
+    if res.get("arena_bytes") is not None:  # the 32-bit target figure + its margin
+        add("SRAM", "predicted", "SRAM, 32-bit arena predicted (calibrated model)", pred.get("sram_bytes"))
+        how = {"measured-qemu": "measured in QEMU"}.get(target.get("source"), target.get("source") or "")
+        add("SRAM", "measured" if target.get("source") == "measured-qemu" else "predicted",
+            f"SRAM, arena reserved (32-bit target{', ' + how if how else ''} + margin)", res["arena_bytes"])
+    elif meas.get("arena_bytes") is not None:  # results written before the 32-bit target was measured
+        add("SRAM", "predicted", "SRAM, arena reserved (predicted host arena + margin)", pred.get("sram_bytes"))
+        add("SRAM", "measured", "SRAM, arena reserved (measured host arena + margin)", meas["arena_bytes"])
     else:
+        add("SRAM", "predicted", "SRAM, predicted", pred.get("sram_bytes"))
         add("SRAM", "measured", "SRAM, measured TFLM arena", meas.get("tflm_arena_bytes"))
     add("SRAM", "native", "SRAM, native C peak", nat.get("peak_bytes"), "native_")
     add("flash", "predicted", "flash, predicted", pred.get("flash_bytes"))
@@ -117,7 +124,8 @@ class SramLine:
     relation: str | None = None
 
 
-TARGET_SOURCES = {"measured-qemu": "measured in QEMU", "derived": "derived from the host arena"}
+TARGET_SOURCES = {"measured-qemu": "measured in QEMU", "calibrated": "predicted by the calibrated memory model",
+                  "derived": "bounded from the host arena and the kernels' scratch"}
 
 
 def _vs(a: int, b: int | None, what: str) -> str | None:
@@ -161,14 +169,17 @@ def sram_lines(r: Mapping) -> list[SramLine]:
     arena = reserved.get("arena_bytes", meas.get("arena_bytes"))
     if arena is not None:
         rel = []
-        if host is not None:
-            rel.append(f"= the measured host arena + {arena - host:,} B margin")
         if tgt is not None:
-            rel.append(f"{arena - tgt:,} B more than the 32-bit target needs")
+            rel.append(f"= the 32-bit target figure + {arena - tgt:,} B" + (f" ({reserved['rule']})" if reserved.get("rule")
+                                                                          else ""))
+        elif host is not None:
+            rel.append(f"= the measured host arena + {arena - host:,} B margin")
         lines.append(SramLine("reserved_arena", "arena buffer reserved in the firmware", arena, "; ".join(rel) or None))
     for key in ("stack", "heap"):
         if reserved.get(f"{key}_bytes") is not None:
-            lines.append(SramLine(key, f"{key} reserved in the firmware", reserved[f"{key}_bytes"]))
+            used = reserved.get(f"{key}_used_bytes")
+            lines.append(SramLine(key, f"{key} reserved in the firmware", reserved[f"{key}_bytes"],
+                                  None if used is None else f"{used:,} B used in the QEMU run"))
     if board.get("model_sram_budget") is not None and arena is not None:
         lines.append(SramLine("budget", "the board's SRAM budget for the model (TFLM)", board["model_sram_budget"],
                               f"the reserved arena uses {100.0 * arena / board['model_sram_budget']:.1f} % of it"))

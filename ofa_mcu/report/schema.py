@@ -39,14 +39,15 @@ PATH_KEY = re.compile(r"^[a-z0-9_]+$")
 TOL = 1e-6
 
 LAYER_INT_KEYS = ("in_ch", "out_ch", "kernel", "stride", "in_hw", "out_hw", "macs", "params")
-BOARD_INT_KEYS = ("sram_bytes", "flash_bytes", "model_sram_budget", "model_flash_budget", "runtime_sram_bytes",
-                  "runtime_flash_bytes", "native_runtime_sram_bytes", "native_runtime_flash_bytes",
-                  "native_model_sram_budget", "native_model_flash_budget")
-# (total, runtime, budget) triples: budget = total - runtime.
-BUDGETS = (("sram_bytes", "runtime_sram_bytes", "model_sram_budget"),
-           ("flash_bytes", "runtime_flash_bytes", "model_flash_budget"),
-           ("sram_bytes", "native_runtime_sram_bytes", "native_model_sram_budget"),
-           ("flash_bytes", "native_runtime_flash_bytes", "native_model_flash_budget"))
+BOARD_INT_KEYS = ("sram_bytes", "flash_bytes", "app_flash_bytes", "model_sram_budget", "model_flash_budget",
+                  "runtime_sram_bytes", "runtime_flash_bytes", "native_runtime_sram_bytes", "native_runtime_flash_bytes",
+                  "native_model_sram_budget", "native_model_flash_budget", "reserve_sram_bytes", "reserve_flash_bytes")
+# (total, runtime, budget, reserve) tuples: budget = total - runtime - the application reserve
+# (the flash total is the app partition where the board has one).
+BUDGETS = (("sram_bytes", "runtime_sram_bytes", "model_sram_budget", "reserve_sram_bytes"),
+           ("flash_bytes", "runtime_flash_bytes", "model_flash_budget", "reserve_flash_bytes"),
+           ("sram_bytes", "native_runtime_sram_bytes", "native_model_sram_budget", "reserve_sram_bytes"),
+           ("flash_bytes", "native_runtime_flash_bytes", "native_model_flash_budget", "reserve_flash_bytes"))
 
 
 def _short(value: Any) -> str:
@@ -317,20 +318,24 @@ def _board(value: Any) -> dict:
     b = _obj(value, "memory.board")
     _require(b, ("name", "sram_bytes", "flash_bytes"), "memory.board")
     b["name"] = _str(b["name"], "memory.board.name")
+    _opt(b, "runtime_source", "memory.board", _str)
     for k in BOARD_INT_KEYS:
         _opt(b, k, "memory.board", _int)
-    for total, runtime, budget in BUDGETS:
+    for total_key, runtime, budget, reserve in BUDGETS:
+        if total_key == "flash_bytes" and b.get("app_flash_bytes") is not None:
+            total_key = "app_flash_bytes"
+        total = b[total_key] - (b.get(reserve) or 0)
         if b.get(runtime) is None and b.get(budget) is not None:
-            b[runtime] = b[total] - b[budget]
+            b[runtime] = total - b[budget]
         elif b.get(budget) is None and b.get(runtime) is not None:
-            b[budget] = b[total] - b[runtime]
-        elif b.get(budget) is not None and b[budget] + b[runtime] != b[total]:
-            _fail(f"memory.board.{budget}", f"= {b[budget]:,} but {total} - {runtime} = {b[total] - b[runtime]:,}",
-                  "take the board figures from ofa_mcu.boards.load_board(name)")
-        if b.get(budget) is not None and not 0 <= b[budget] <= b[total]:
-            _fail(f"memory.board.{budget}", f"= {b[budget]:,} is not within the board's {total} ({b[total]:,})",
+            b[budget] = total - b[runtime]
+        elif b.get(budget) is not None and b[budget] + b[runtime] != total:
+            _fail(f"memory.board.{budget}", f"= {b[budget]:,} but {total_key} - {runtime} - {reserve} = "
+                  f"{total - b[runtime]:,}", "take the board figures from ofa_mcu.boards.load_board(name)")
+        if b.get(budget) is not None and not 0 <= b[budget] <= b[total_key]:
+            _fail(f"memory.board.{budget}", f"= {b[budget]:,} is not within the board's {total_key} ({b[total_key]:,})",
                   "check the board's runtime figures")
-    for total, runtime, budget in BUDGETS[:2]:
+    for _, runtime, budget, _ in BUDGETS[:2]:
         if b.get(budget) is None:
             _fail("memory.board", f"has neither {budget} nor {runtime}", "give the board's runtime overhead")
     return b
@@ -348,11 +353,19 @@ def _memory(value: Any) -> dict:
     if mem.get("target") is not None:
         t = mem["target"] = _obj(mem["target"], "memory.target")
         _opt(t, "arena_bytes", "memory.target", _int)
-        _opt(t, "source", "memory.target", _str)
+        for k in ("source", "kernels", "core", "board"):
+            _opt(t, k, "memory.target", _str)
     if mem.get("reserved") is not None:
         res = mem["reserved"] = _obj(mem["reserved"], "memory.reserved")
-        for k in ("arena_bytes", "stack_bytes", "heap_bytes"):
+        for k in ("arena_bytes", "stack_bytes", "heap_bytes", "stack_used_bytes", "heap_used_bytes"):
             _opt(res, k, "memory.reserved", _int)
+        _opt(res, "rule", "memory.reserved", _str)
+    if mem.get("linked") is not None:
+        lk = mem["linked"] = _obj(mem["linked"], "memory.linked")
+        for k in ("flash_bytes", "flash_total_bytes", "ram_bytes", "ram_total_bytes", "text_bytes", "rodata_bytes",
+                  "data_bytes", "bss_bytes"):
+            _opt(lk, k, "memory.linked", _int)
+        _opt(lk, "note", "memory.linked", _str)
     if mem.get("measured") is not None:
         m = mem["measured"] = _obj(mem["measured"], "memory.measured")
         for k in ("tflm_arena_bytes", "head", "tail", "arena_bytes", "tflite_bytes", "flash_bytes"):

@@ -127,8 +127,11 @@ def _memory(r: Mapping, plots: Iterable[str]) -> dict | None:
     blocks = []
     if b:
         blocks.append(_table(["board " + b["name"], "SRAM", "flash"], [
-            ["total", fmt.nbytes(b["sram_bytes"]), fmt.nbytes(b["flash_bytes"])],
+            ["total", fmt.nbytes(b["sram_bytes"]), fmt.nbytes(b.get("app_flash_bytes") or b["flash_bytes"])],
             ["TFLM runtime", fmt.nbytes(b.get("runtime_sram_bytes")), fmt.nbytes(b.get("runtime_flash_bytes"))],
+            *([["application reserve", fmt.nbytes(b.get("reserve_sram_bytes")),
+                fmt.nbytes(b.get("reserve_flash_bytes"))]] if b.get("reserve_sram_bytes") or b.get("reserve_flash_bytes")
+              else []),
             ["model budget (TFLM)", fmt.nbytes(b.get("model_sram_budget")), fmt.nbytes(b.get("model_flash_budget"))],
             *([["native runtime", fmt.nbytes(b.get("native_runtime_sram_bytes")),
                 fmt.nbytes(b.get("native_runtime_flash_bytes"))],
@@ -139,9 +142,19 @@ def _memory(r: Mapping, plots: Iterable[str]) -> dict | None:
     if sram:
         blocks.append(_table(["SRAM figure", "bytes", "relation"],
                              [[line.label, fmt.nbytes(line.used), line.relation or ""] for line in sram], "lrl",
-                             "One line per meaning. The firmware reserves the arena the 64-bit host interpreter "
-                             "measured plus a margin; on the 32-bit target the same model needs less (4-byte "
-                             "pointers)."))
+                             "One line per meaning. The firmware reserves the arena of the 32-bit target for its "
+                             "kernel set (measured in QEMU, or predicted by the calibrated model) plus a small "
+                             "margin; the 64-bit host interpreter needs more (8-byte pointers)."))
+    if b.get("runtime_source"):
+        blocks.append(_facts([("runtime figures", b["runtime_source"])]))
+    lk = mem.get("linked") or {}
+    if lk:
+        blocks.append(_table(["linked firmware (arm-none-eabi-size)", "bytes", "of the board's", "fits"], [
+            ["flash (code + constants + .data)", fmt.nbytes(lk.get("flash_bytes")), fmt.nbytes(lk.get("flash_total_bytes")),
+             "yes" if lk.get("flash_bytes", 0) <= lk.get("flash_total_bytes", 0) else "NO"],
+            ["RAM (.data + .bss + stack + heap)", fmt.nbytes(lk.get("ram_bytes")), fmt.nbytes(lk.get("ram_total_bytes")),
+             "yes" if lk.get("ram_bytes", 0) <= lk.get("ram_total_bytes", 0) else "NO"],
+        ], "lrrl", lk.get("note")))
     facts = []
     if p:
         facts += [("predicted flash", _b(p.get("flash_bytes"))), ("memory prediction", p.get("source"))]

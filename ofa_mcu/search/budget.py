@@ -10,7 +10,7 @@ from .constraints import METRIC_UNITS, Constraints
 def budget_limits(*, max_macs: float | None = None, max_params: float | None = None,
                   max_sram_kb: float | None = None, max_flash_kb: float | None = None,
                   max_latency_ms: float | None = None, board: Any = None, cfg: Any = None,
-                  backend: str = "tflm") -> Constraints:
+                  backend: str = "tflm", budget: Any = None) -> Constraints:
     """Limits from explicit values and/or a board (its SRAM and flash left for the model
     after the firmware's own needs); where both give one, the tighter wins. Every limit must
     be a finite number > 0 (a NaN would make every candidate infeasible). The constraints
@@ -31,29 +31,33 @@ def budget_limits(*, max_macs: float | None = None, max_params: float | None = N
             shown = f"{int(value):,}" if value.is_integer() else f"{value:g}"
             tighten(name, value * 1024 if flag.endswith("-kb") else value, f"{flag} {shown}")
     if board is not None:
-        for name, value in board_model_limits(board, cfg, backend).items():
+        for name, value in board_model_limits(board, cfg, backend, budget).items():
             tighten(name, value, f"board {board.name}")
     return Constraints(limits, sources)
 
 
-def board_model_limits(board: Any, cfg: Any = None, backend: str = "tflm") -> dict[str, float]:
-    """What the model may use on ``board``, as metrics of the ``tflm`` efficiency model.
+def board_model_limits(board: Any, cfg: Any = None, backend: str = "tflm", budget: Any = None) -> dict[str, float]:
+    """What the model may use on ``board``, as metrics of the efficiency models.
 
-    TFLM backend: the firmware reserves the host-measured arena plus the codegen margin, and
-    stores the flatbuffer plus one test image and a pixel lookup table; the limits are the
-    board's budgets with those overheads taken out, so what the search accepts the project
-    generator accepts too. Native backend: no calibrated predictor of the generated memory plan
-    exists, so the lab's peak estimate (which the plan stayed below on every benchmarked subnet)
-    and the flatbuffer size (an upper bound of the weight bytes) are bounded by the board's
-    native budgets; the build then checks the real plan.
+    ``budget`` is the board's :class:`~ofa_mcu.boards.budget.ModelBudget` (default: the board's
+    own, :meth:`Board.budget`): memory minus the measured runtime minus the application reserve.
+    TFLM backend: the firmware reserves the calibrated 32-bit arena of the kernel set plus the
+    calibrated margin (``boards.budget.arena_reserve``), and stores the flatbuffer plus one test
+    image and a pixel lookup table, so the limits bound ``sram_bytes`` (the target arena; the
+    efficiency model must be built for the same kernel set) and ``flash_bytes`` with those
+    overheads taken out: what the search accepts, the project generator accepts too. Native
+    backend: no calibrated predictor of the generated memory plan exists, so the lab's peak
+    estimate (which the plan stayed below on every benchmarked subnet) and the flatbuffer size
+    (an upper bound of the weight bytes) are bounded by the board's native budgets; the build
+    then checks the real plan.
     """
-    from codegen.model_settings import ARENA_MARGIN_BYTES, ARENA_MARGIN_FRACTION
+    from ..boards.budget import arena_limit
+    from ..config import get_space
+    from ..space import DEFAULT_SPACE
 
-    from ..config import VWW
-
-    cfg = cfg or VWW
+    cfg = cfg or get_space(DEFAULT_SPACE)
+    budget = budget or board.budget(backend)
     if backend == "native":
-        return {"peak_lab_bytes": board.native_model_sram_budget, "flash_bytes": board.native_model_flash_budget}
-    arena_limit = (board.model_sram_budget - ARENA_MARGIN_BYTES) / (1 + ARENA_MARGIN_FRACTION)
-    test_vector = max(cfg.resolutions) ** 2 * cfg.in_channels + 256  # one int8 input + pixel LUT
-    return {"tflm_arena_bytes_host": arena_limit, "flash_bytes": board.model_flash_budget - test_vector}
+        return {"peak_lab_bytes": budget.sram_bytes, "flash_bytes": budget.flash_bytes}
+    test_vector = max(cfg.resolutions) ** 2 * cfg.in_channels + 256 * cfg.in_channels  # one int8 input + pixel LUT
+    return {"sram_bytes": arena_limit(budget.sram_bytes, "calibrated"), "flash_bytes": budget.flash_bytes - test_vector}

@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import numpy as np
 
 from ..io import atomic_write_bytes
 from .constraints import Constraints
@@ -48,8 +47,3 @@ def plot_search(result: SearchResult, constraints: Constraints, path: str | Path
     atomic_write_bytes(path, buf.getvalue())
     return Path(path)
 
-
-def best_per_budget(result: SearchResult, metric: str, budgets: np.ndarray) -> np.ndarray:
-    """Best predicted accuracy among candidates within each budget (for tables)."""
-    x = result.candidate_metrics[metric]
-    return np.array([result.candidate_accuracy[x <= b].max(initial=np.nan) for b in budgets])

@@ -174,6 +174,9 @@ class BatchTable:
     mix_hw: np.ndarray
     in_channels: int
     n_classes: int
+    first_stride: int
+    cfg: SpaceConfig
+    genes: ArchBatch  # the archs themselves (what the per-configuration tables are indexed by)
 
 
 def build_batch_table(batch: ArchBatch, cfg: SpaceConfig = VWW) -> BatchTable:
@@ -208,7 +211,7 @@ def build_batch_table(batch: ArchBatch, cfg: SpaceConfig = VWW) -> BatchTable:
         in_hw=in_hw, out_hw=out_hw, image_size=batch.image_size.copy(),
         first_ch=lut.first[batch.wid], first_hw=first_hw, b0_out=lut.block0[batch.wid],
         mix_in=ch[-1], mix_out=lut.feature_mix[batch.wid], mix_hw=hw[-1],
-        in_channels=cfg.in_channels, n_classes=cfg.n_classes)
+        in_channels=cfg.in_channels, n_classes=cfg.n_classes, first_stride=cfg.first_stride, cfg=cfg, genes=batch)
 
 
 # ---- vectorized sampling and variation ------------------------------------------------------

@@ -34,11 +34,6 @@ def get_encoding(name: str) -> Encoder:
     return _ENCODINGS[name]
 
 
-def encoding_names() -> list[str]:
-    """Names of the registered encodings."""
-    return sorted(_ENCODINGS)
-
-
 def _one_hot(values: np.ndarray, choices) -> np.ndarray:
     """(..., len(choices)) one-hot of integer ``values`` over ``choices``."""
     return (values[..., None] == np.asarray(choices)).astype(np.float32)

@@ -1,8 +1,8 @@
 """A subnet as its per-layer table plus BN-folded float weights: the torch-free interchange.
 
-The torch subnet folds into a :class:`FoldedNet`; the Keras/TFLite builder and the native C
-code generator read one. :func:`folded_forward` is the float reference of the network's
-function (NCHW, numpy), the arithmetic every other implementation is checked against:
+The torch subnet folds into a :class:`FoldedNet`; the TFLite graph builder reads one.
+:func:`folded_forward` is the float reference of the network's function (NCHW, numpy), the
+arithmetic every other implementation is checked against:
 
 - stem: conv 3x3 stride 2, padding 1, + bias, ReLU6
 - block 0: 1x1 conv + bias (no activation)
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .ops import convert_ops
 from .table import ArchTable, ConvSpec
 
 
@@ -46,10 +47,6 @@ class FoldedNet:
             if tuple(f.weight.shape) != want or tuple(f.bias.shape) != (spec.out_ch,):
                 raise ValueError(f"{spec.role} weight {f.weight.shape} / bias {f.bias.shape} do not match {want}")
 
-    def block_convs(self, index: int) -> dict[str, FoldedConv]:
-        """The folded convs of block ``index`` keyed by role."""
-        return {f.spec.role: f for f in self.convs if f.spec.block == index}
-
 
 def random_folded(table: ArchTable, rng: np.random.Generator) -> FoldedNet:
     """Random weights with a sane scale (He init, small biases): for measuring memory and
@@ -77,17 +74,17 @@ def _act(x: np.ndarray, act: str) -> np.ndarray:
     raise ValueError(f"unknown activation {act!r}")
 
 
-def conv2d_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, groups: int) -> np.ndarray:
-    """Float conv with PyTorch's symmetric ``k // 2`` zero padding (odd kernels)."""
-    n, c, h, wd = x.shape
+def conv2d_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, groups: int,
+                pad: int | None = None) -> np.ndarray:
+    """Float conv with ``pad`` zeros on every side (default PyTorch's symmetric ``k // 2``; odd
+    kernels)."""
+    n, c = x.shape[:2]
     o, cg, k, _ = w.shape
-    p = k // 2
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    oh, ow = (h - 1) // stride + 1, (wd - 1) // stride + 1
-    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :oh, :ow]
-    # win: (n, c, oh, ow, k, k)
+    win = _windows(x, k, stride, k // 2 if pad is None else pad)  # (n, c, oh, ow, k, k)
+    if groups == c and cg == 1 and o == c:  # depthwise
+        return np.einsum("nchwij,cij->nchw", win, w[:, 0], optimize=True) + b[None, :, None, None]
     og = o // groups
-    out = np.empty((n, o, oh, ow), dtype=np.float64)
+    out = np.empty((n, o) + win.shape[2:4], dtype=np.float64)
     for g in range(groups):
         xs = win[:, g * cg:(g + 1) * cg]
         ws = w[g * og:(g + 1) * og]
@@ -95,46 +92,40 @@ def conv2d_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, groups
     return out + b[None, :, None, None]
 
 
-def _depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:
-    n, c, h, wd = x.shape
-    k = w.shape[-1]
-    p = k // 2
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    oh, ow = (h - 1) // stride + 1, (wd - 1) // stride + 1
-    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :oh, :ow]
-    return np.einsum("nchwij,cij->nchw", win, w[:, 0], optimize=True) + b[None, :, None, None]
-
-
-def _apply(f: FoldedConv, x: np.ndarray) -> np.ndarray:
-    s = f.spec
-    if s.kind == "linear":
-        return _act(x @ f.weight.T.astype(np.float64) + f.bias, s.act)
-    if s.groups == s.in_ch and s.groups > 1:
-        y = _depthwise(x, f.weight.astype(np.float64), f.bias, s.stride)
-    else:
-        y = conv2d_nchw(x, f.weight.astype(np.float64), f.bias, s.stride, s.groups)
-    return _act(y, s.act)
+def _windows(x: np.ndarray, k: int, stride: int, pad: int) -> np.ndarray:
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))) if pad else x
+    oh, ow = (xp.shape[2] - k) // stride + 1, (xp.shape[3] - k) // stride + 1
+    return np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :oh, :ow]
 
 
 def folded_forward(net: FoldedNet, x: np.ndarray) -> np.ndarray:
-    """Float64 reference forward of the folded subnet: ``x (N, C, H, W)`` -> logits ``(N, classes)``."""
-    x = np.asarray(x, dtype=np.float64)
-    table = net.table
-    x = _apply(net.convs[0], x)
-    for i, block in enumerate(table.blocks):
-        convs = net.block_convs(i)
-        inp = x
-        if "expand" in convs:
-            x = _apply(convs["expand"], x)
-        if "depthwise" in convs:
-            x = _apply(convs["depthwise"], x)
-        if "se_reduce" in convs:
-            s = x.mean(axis=(2, 3), keepdims=True)
-            s = _apply(convs["se_expand"], _apply(convs["se_reduce"], s))
-            x = x * s
-        x = _apply(convs["project"], x)
-        if block.residual:
-            x = x + inp
-    x = _apply(net.convs[-2], x)
-    x = x.mean(axis=(2, 3))
-    return _apply(net.convs[-1], x)
+    """Float64 reference forward of the folded subnet: ``x (N, C, H, W)`` -> logits ``(N, classes)``.
+
+    Walks the converted op list (:func:`ofa_mcu.space.ops.convert_ops`): a conv after an
+    explicit PAD reads the padded map unpadded, every other conv pads ``k // 2`` (what PyTorch
+    does, and what TFLite's SAME does where no PAD is needed)."""
+    g = convert_ops(net.table)
+    weights = {f.spec: f for f in net.convs}
+    values = {0: np.asarray(x, dtype=np.float64)}
+    for op in g.ops:
+        ins = [values[i] for i in op.inputs]
+        if op.name == "PAD":
+            y = np.pad(ins[0], ((0, 0), (0, 0), op.pad, op.pad))
+        elif op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            f, s = weights[op.conv], op.conv
+            after_pad = (p := g.producer(op.inputs[0])) is not None and p.name == "PAD"
+            y = _act(conv2d_nchw(ins[0], f.weight.astype(np.float64), f.bias, s.stride, s.groups,
+                                 0 if after_pad else None), s.act)
+        elif op.name == "MEAN":  # an SE's keeps H, W; the head's pool drops them
+            y = ins[0].mean(axis=(2, 3), keepdims=op.block >= 0)
+        elif op.name == "MUL":
+            y = ins[0] * ins[1]
+        elif op.name == "ADD":
+            y = ins[0] + ins[1]
+        elif op.name == "FULLY_CONNECTED":
+            f = weights[op.conv]
+            y = _act(ins[0] @ f.weight.T.astype(np.float64) + f.bias, op.conv.act)
+        else:
+            raise ValueError(f"no float form for op {op.name}")
+        values[op.output] = y
+    return values[g.ops[-1].output]

@@ -13,6 +13,10 @@ from ..config import VWW, SpaceConfig, make_divisible
 from .arch import active_slots, validate_arch
 
 
+# The stem conv's kernel size (the space's only fixed kernel).
+FIRST_KERNEL = 3
+
+
 def conv_out_hw(in_hw: int, stride: int) -> int:
     """Output size of an odd-kernel conv with PyTorch's symmetric ``k // 2`` padding."""
     return (in_hw - 1) // stride + 1
@@ -148,7 +152,7 @@ def build_table(arch: Mapping, cfg: SpaceConfig = VWW, validate: bool = True) ->
     widths = cfg.widths(arch["wid"])
     hw = arch["image_size"]
     first_hw = conv_out_hw(hw, cfg.first_stride)
-    first = ConvSpec("conv", "first_conv", cfg.in_channels, widths["first"], 3, cfg.first_stride, 1, hw, first_hw,
+    first = ConvSpec("conv", "first_conv", cfg.in_channels, widths["first"], FIRST_KERNEL, cfg.first_stride, 1, hw, first_hw,
                      False, True, "relu6", -1)
     hw = first_hw
     blocks = [BlockSpec(-1, -1, widths["first"], 0, widths["block0"], 1, 1, 0, False, hw, hw)]

@@ -285,7 +285,9 @@ class Trainer:
             bar = tqdm(total=steps, initial=done, desc=f"{name} {self.epoch + 1}/{n_epochs}", unit="step",
                        disable=not (self.progress and self.info.is_main))
             for i, (x, y) in enumerate(loader):
-                if done >= steps or self._stop_now():
+                # Every rank reaches this point with the same ``done`` (one batch each per round),
+                # so they agree on stopping before any of them takes its batch of the round.
+                if i % self.info.world_size == 0 and (done >= steps or self._stop_now()):
                     break
                 if i % self.info.world_size != self.info.rank:
                     continue
