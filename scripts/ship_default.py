@@ -1,7 +1,10 @@
 """Ship a trained supernet as the package's embedded default (half precision), after checking
 that half precision keeps the accuracy of a few subnets (run by hand after `ofa-mcu train`).
 
-    .venv/bin/python scripts/ship_default.py RUN_DIR [--space fashion_mnist] [--baseline SCRATCH_DIR ...]
+    .venv/bin/python scripts/ship_default.py RUN_DIR [--space fashion_mnist] [--upto-phase N] [--baseline SCRATCH_DIR ...]
+
+``--upto-phase N`` ships the weights saved at the end of phase N (``phase_N_<name>.pt``) of a run
+that is still going or was stopped, with the records up to that phase.
 
 The metadata written beside the weights records the run's accuracy per phase and epoch times,
 those of the run it was initialised from (``--init``) when that folder is still there, and the
@@ -18,13 +21,38 @@ from pathlib import Path
 import torch
 
 
-def run_record(run: Path) -> dict:
-    """Train config, per-phase top-1 and epoch seconds of a finished ``ofa-mcu train`` run."""
-    summary = json.loads((run / "summary.json").read_text())
+def run_record(run: Path, upto_phase: int | None = None) -> dict:
+    """Train config, per-phase top-1 and epoch seconds of an ``ofa-mcu train`` run: a finished
+    one (``summary.json``), or its first ``upto_phase`` phases read from ``log.jsonl``."""
+    if upto_phase is None:
+        summary = json.loads((run / "summary.json").read_text())
+        phases, seconds = summary["phases"], summary["epoch_seconds"]
+    else:
+        from ofa_mcu.train.history import read_log
+
+        records = read_log(run / "log.jsonl")
+        phases = [r for r in records if r.get("kind") == "phase"][:upto_phase]
+        if len(phases) < upto_phase:
+            raise SystemExit(f"{run} has finished {len(phases)} phases, not {upto_phase}")
+        last_step = phases[-1]["global_step"]
+        seconds = {}
+        for r in records:
+            if r.get("kind") == "epoch" and r["global_step"] <= last_step:
+                seconds.setdefault(r["phase"], []).append(round(r["seconds"], 1))
     return {"train_config": json.loads((run / "train_config.json").read_text()),
             "phases": [{"phase": p["phase"], "eval": {k: v["top1"] for k, v in p["eval"].items()},
-                        "archs": p.get("archs")} for p in summary["phases"]],
-            "epoch_seconds": summary["epoch_seconds"]}
+                        "archs": p.get("archs")} for p in phases],
+            "epoch_seconds": seconds, **({"shipped_phases": upto_phase} if upto_phase else {})}
+
+
+def weights_file(run: Path, upto_phase: int | None) -> Path:
+    """The run's final weights, or those saved at the end of phase ``upto_phase``."""
+    if upto_phase is None:
+        return run / "supernet.pt"
+    found = sorted(run.glob(f"phase_{upto_phase}_*.pt"))
+    if not found:
+        raise SystemExit(f"{run} has no weights saved at the end of phase {upto_phase}")
+    return found[0]
 
 
 def main() -> int:
@@ -33,6 +61,7 @@ def main() -> int:
     ap.add_argument("--space", default="fashion_mnist")
     ap.add_argument("--eval-images", type=int, default=2000)
     ap.add_argument("--baseline", nargs="*", default=[], help="ofa-mcu train --scratch run folders")
+    ap.add_argument("--upto-phase", type=int, default=None, help="ship the weights saved at the end of this phase")
     args = ap.parse_args()
 
     from ofa_mcu.assets import ASSETS
@@ -46,7 +75,7 @@ def main() -> int:
     torch.set_num_threads(1)
     run = Path(args.run)
     cfg = get_space(args.space)
-    state = torch.load(run / "supernet.pt", map_location="cpu", weights_only=True)
+    state = torch.load(weights_file(run, args.upto_phase), map_location="cpu", weights_only=True)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
     data = get_dataset("fashion_mnist")
     holdout = data.holdout.subset(evenly_spaced(len(data.holdout), args.eval_images))
@@ -62,17 +91,24 @@ def main() -> int:
     if worst > 0.3:
         print(f"half precision changes top-1 by {worst:.2f} points; not shipping", file=sys.stderr)
         return 1
-    buf = io.BytesIO()
-    torch.save(half, buf)
-    atomic_write_bytes(ASSETS / "supernets" / f"{cfg.name}.pt", buf.getvalue())
-    meta = {"space": cfg.to_dict(), **run_record(run), "half_precision_check": checks,
+    shipped_meta = ASSETS / "supernets" / f"{cfg.name}.json"
+    previous = json.loads(shipped_meta.read_text()) if shipped_meta.is_file() else {}
+    meta = {"space": cfg.to_dict(), **run_record(run, args.upto_phase), "half_precision_check": checks,
             "half_precision_max_change_points": worst}
     init = meta["train_config"]["train"].get("init")
     if init and (Path(init).parent / "summary.json").is_file():
         meta["init_run"] = run_record(Path(init).parent)
-    meta["scratch_baselines"] = [
-        {k: v for k, v in json.loads((Path(b) / "summary.json").read_text()).items() if k != "log"}
-        for b in args.baseline]
+    elif init and Path(init).resolve() == (ASSETS / "supernets" / f"{cfg.name}.pt").resolve() and previous:
+        # fine-tuned from the shipped weights: their record becomes this one's lineage
+        meta["init_run"] = {k: v for k, v in previous.items() if k != "space"}
+    baselines = [{k: v for k, v in json.loads((Path(b) / "summary.json").read_text()).items() if k != "log"}
+                 for b in args.baseline]
+    known = {json.dumps(b["arch"], sort_keys=True) for b in baselines}
+    meta["scratch_baselines"] = baselines + [b for b in previous.get("scratch_baselines", [])
+                                             if json.dumps(b["arch"], sort_keys=True) not in known]
+    buf = io.BytesIO()
+    torch.save(half, buf)
+    atomic_write_bytes(ASSETS / "supernets" / f"{cfg.name}.pt", buf.getvalue())
     write_json(ASSETS / "supernets" / f"{cfg.name}.json", meta)
     print(f"shipped {ASSETS / 'supernets' / (cfg.name + '.pt')} (max change from fp16 {worst:.2f} points)")
     return 0
