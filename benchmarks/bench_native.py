@@ -15,7 +15,7 @@ with random weights, ``codegen.native.testmodels``), ``subnets`` (the smallest a
 subnet of ``--space`` and ``--n`` random ones, random weights) and any ``.tflite`` path
 (e.g. the default build's ``model/model.tflite``).
 
-``--fit-latency`` refits ``codegen/native/latency_coeffs.json`` from the native per-layer counts
+``--fit-latency`` refits ``ofa_mcu/efficiency/latency_coeffs.json`` from the native per-layer counts
 (``--refit A.json B.json`` from several saved runs).
 
     python benchmarks/bench_native.py --models vww resnet8 ds_cnn fc_autoencoder /tmp/i12-default/model/model.tflite
@@ -89,8 +89,10 @@ def measure(label: str, tflite: bytes, args, tree) -> dict:
 
     try:
         rec = {"label": label, "board": args.board, **compare(tflite, args.board, tree, args.inputs)}
-    except RuntimeError as exc:  # e.g. more weights than the board's flash
-        return {"label": label, "board": args.board, "error": str(exc).strip().splitlines()[-1][-200:]}
+    except RuntimeError as exc:  # e.g. more weights than the board's flash: say by how much
+        lines = str(exc).strip().splitlines()
+        why = next((ln.split(": ", 1)[-1] for ln in lines if "overflowed" in ln), lines[-1])
+        return {"label": label, "board": args.board, "error": f"{why[-200:]} ({len(tflite):,} B model)"}
     if args.fit_latency:
         from codegen.native.graph import lower_tflite
 
@@ -138,7 +140,7 @@ def main(argv=None) -> int:
     ap.add_argument("--board", default="qemu-mps2-an500")
     ap.add_argument("--inputs", type=int, default=20, help="random inputs for the host bit-exactness check")
     ap.add_argument("--no-tflm", action="store_true", help="skip the TFLite-Micro + CMSIS-NN column")
-    ap.add_argument("--fit-latency", action="store_true", help="refit codegen/native/latency_coeffs.json")
+    ap.add_argument("--fit-latency", action="store_true", help="refit ofa_mcu/efficiency/latency_coeffs.json")
     ap.add_argument("--out", default=None, help="write all records as JSON here")
     ap.add_argument("--refit", nargs="+", metavar="JSON", default=None,
                     help="only refit the latency model from records saved with --fit-latency --out (no measuring)")

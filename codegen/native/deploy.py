@@ -25,11 +25,11 @@ from .kernels import TFLM_HINT
 SUMMARY = "deploy_summary.json"
 
 
-def check_lowers(tflite_bytes: bytes) -> None:
-    """A UserError (ending in the ``--backend tflm`` hint) when the native backend cannot
-    lower the model: an op it has no kernel for, or an op form it does not support."""
+def check_lowers(tflite_bytes: bytes):
+    """The lowered graph, or a UserError (ending in the ``--backend tflm`` hint) when the native
+    backend cannot lower the model: an op it has no kernel for, or an op form it does not support."""
     try:
-        lower_tflite(tflite_bytes)
+        return lower_tflite(tflite_bytes)
     except UserError as exc:
         msg = str(exc)
         raise UserError(msg if TFLM_HINT in msg else f"{msg}; {TFLM_HINT}") from None
@@ -117,11 +117,11 @@ def deploy_native(
     if v.info.input.dtype != "int8" or v.info.output.dtype != "int8":
         raise UserError(f"the native backend needs int8 input and output (the model has {v.info.input.dtype} -> "
                         f"{v.info.output.dtype}); {TFLM_HINT}")
-    check_lowers(tflite_bytes)
+    graph = check_lowers(tflite_bytes)
     with staged_output(out_dir, force, what="project folder", kind="native project") as tmp:
         res = emit_native(tflite_bytes, tmp, board=board, test_input_int8=v.test.input[None],
                           expected_output_int8=v.test.expected_scores.astype("int8")[None],
-                          model_name=cident.c_identifier(model_name, "model"), force=True)
+                          model_name=cident.c_identifier(model_name, "model"), force=True, graph=graph)
         flash_needed = int(res.const_bytes) + v.test.input.nbytes + v.test.expected_scores.nbytes
         problems = check_budget(board, int(res.peak_bytes), flash_needed, "native")
         if problems and not allow_over_budget:

@@ -146,7 +146,7 @@ def _rows(arr: np.ndarray | None, n: int, size: int, what: str) -> list[str] | N
 
 def emit_native(tflite_bytes: bytes, out_dir, *, board: Any = "qemu-mps2-an386", test_input_int8=None,
                 expected_output_int8=None, model_name: str = "model", fuse: str = "auto", plot: bool = True,
-                force: bool = False, choices: dict | None = None) -> NativeResult:
+                force: bool = False, choices: dict | None = None, graph=None) -> NativeResult:
     """Generate the native C project for ``tflite_bytes`` in ``out_dir``.
 
     ``test_input_int8``: one or more int8 inputs (``(N, *input_shape)`` or one input) that
@@ -154,7 +154,8 @@ def emit_native(tflite_bytes: bytes, out_dir, *, board: Any = "qemu-mps2-an386",
     make the firmware's exit code the verdict. ``board``: a catalog name, a ``Board`` or a
     mapping with ``name``, ``qemu_machine``, ``cpu_flags`` (and ``memory`` regions for a linker
     script). ``fuse``: expand+depthwise fusion policy (auto/always/never); ``choices``: see
-    :func:`~codegen.native.graph.lower_tflite`. A catalog board's
+    :func:`~codegen.native.graph.lower_tflite`; ``graph``: the model already lowered with
+    ``fuse="auto"`` and no ``choices`` (the caller checked it lowers). A catalog board's
     project also gets ``ofa-mcu.json``, so ``ofa-mcu flash`` builds and runs (or flashes) it.
     Refuses to overwrite a non-empty ``out_dir`` without ``force``.
     """
@@ -168,7 +169,8 @@ def emit_native(tflite_bytes: bytes, out_dir, *, board: Any = "qemu-mps2-an386",
     target = target_for(board_obj)
     refuse_clobber(out_dir, force, "native project directory")
     b = resolve_board(board_obj)
-    graph = lower_tflite(tflite_bytes, fuse=fuse, choices=choices)
+    if graph is None or fuse != "auto" or choices:
+        graph = lower_tflite(tflite_bytes, fuse=fuse, choices=choices)
     plan = plan_memory(graph)
     bad = check_plan(graph, plan)
     if bad:
