@@ -33,10 +33,11 @@ class Step:
     cwd: str = "."
     what: str = ""
     timeout: float | None = None
+    env: tuple[tuple[str, str], ...] = ()  # variables set for this command only
 
     def shell(self) -> str:
         """The command as one shell line (``cd DIR && ...`` when it runs elsewhere)."""
-        line = shlex.join(self.argv)
+        line = shlex.join([f"{k}={v}" for k, v in self.env] + list(self.argv)) if self.env else shlex.join(self.argv)
         return line if self.cwd == "." else f"cd {shlex.quote(self.cwd)} && {line}"
 
 
@@ -151,7 +152,10 @@ def _build_pico(board: Board, m: dict, opts: Options) -> list[Step]:
 
 
 def _build_pio(board: Board, m: dict, opts: Options) -> list[Step]:
-    return [Step(("pio", "run", "-e", board.name), what="build")]
+    # ofa_tflm.py (the project's extra script) reads the tree from TFLM_DIR when platformio.ini
+    # names none, so --tflm-dir reaches it through the environment.
+    env = (("TFLM_DIR", str(opts.tflm_dir)),) if opts.tflm_dir else ()
+    return [Step(("pio", "run", "-e", board.name), what="build", env=env)]
 
 
 def _build_arduino(board: Board, m: dict, opts: Options) -> list[Step]:
@@ -410,7 +414,8 @@ def _run(step: Step, project: Path, echo: Callable[[str], None], quiet: bool = F
     echo(f"$ {step.shell()}")
     try:
         proc = subprocess.Popen(list(step.argv), cwd=project / step.cwd, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace")
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace",
+                                env={**os.environ, **dict(step.env)} if step.env else None)
     except FileNotFoundError:
         raise UserError(f"{step.argv[0]} not found; install it") from None
     chunks: list[str] = []

@@ -22,7 +22,7 @@ from ofa_mcu.io import check_output_folder, safe_relpath, write_tree_atomically
 from . import cident
 from .bsp_config import board_config_context
 from .build_spec import tflm_flag_context, with_framework
-from .flash import MANIFEST, Options, plan, project_manifest
+from .flash import MANIFEST, QEMU_FLAGS, Options, plan, project_manifest
 from .model_settings import (
     NP_DTYPES,
     SELF_TEST_TOLERANCE_LSB,
@@ -232,6 +232,7 @@ def render_project(
         "model_rows": c_hex_rows(tflite),
         "array_name": "g_" + cident.c_identifier(model_name, "model") + "_tflite",
         "board": board,
+        "qemu_flags": " ".join(QEMU_FLAGS),
         "build": {**spec, "preamble_includes": list(spec.get("preamble_includes", []))},
         "ops": list(info.ops),
         "resolver_ops": list(zip(info.ops, resolver_methods(info.ops))),

@@ -171,7 +171,7 @@ ARDUINO_ARCH = {"stm32f746g-disco": "-DARDUINO_ARCH_STM32", "nucleo-h743zi2": "-
 @pytest.mark.slow
 def test_platformio_sources_compile(vww, person, arena, shims, board, tmp_path):
     """The PlatformIO project's sources for the board's framework (Arduino: the Arduino BSP;
-    ESP-IDF: the ESP-IDF BSP); platformio.ini itself is checked in test_platformio_projects.py."""
+    ESP-IDF: the ESP-IDF BSP); platformio.ini itself is checked in test_ecosystem_projects.py."""
     b = load_board(board)
     proj = _emit(vww, person, arena, board, "platformio", tmp_path / "p")
     extra = (ARDUINO_ARCH[board],) if board in ARDUINO_ARCH else ()

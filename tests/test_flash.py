@@ -66,6 +66,31 @@ def test_platformio_projects_upload_with_platformio(vww, arena, tmp_path):
     p = plan(read_manifest(proj), Options())
     assert [s.shell() for s in p.build] == ["pio run -e rpi-pico"]
     assert [s.shell() for s in p.flash] == ["pio run -e rpi-pico -t upload"]
+    # --tflm-dir reaches the project's extra script through TFLM_DIR
+    p = plan(read_manifest(proj), Options(tflm_dir="/opt/tflm"))
+    assert [s.shell() for s in p.build] == ["TFLM_DIR=/opt/tflm pio run -e rpi-pico"]
+    assert "runs `pio run` with `TFLM_DIR` set" in (proj / "README.md").read_text()
+
+
+@pytest.mark.parametrize("board", ["qemu-mps2-an386", "stm32f746g-disco"])
+def test_make_run_target(vww, arena, board, tmp_path):
+    """The Make project's `make run` runs QEMU boards with flash's own command, and says what
+    to do on real hardware; the README names it only where it exists."""
+    proj = _emit(vww, arena, board, tmp_path / "p", "make")
+    tree = tmp_path / "tree"  # what the Makefile checks before any rule runs
+    (tree / "tensorflow/lite/micro").mkdir(parents=True)
+    (tree / "tensorflow/lite/micro/micro_interpreter.h").touch()
+    (tmp_path / "libtflm.a").touch()
+    out = subprocess.run(["make", "-n", "run", f"TFLM_DIR={tree}", f"TFLM_LIB={tmp_path / 'libtflm.a'}"], cwd=proj,
+                         capture_output=True, text=True)
+    if board.startswith("qemu"):
+        qemu = [ln for ln in out.stdout.splitlines() if ln.startswith("qemu-system-arm")]
+        assert qemu and qemu[-1].startswith(EXPECTED_FLASH[board].rsplit(" ", 1)[0]), out.stdout[-500:]
+        assert qemu[-1].endswith("app.elf")
+    else:
+        assert "real hardware" in out.stdout + out.stderr
+    cmake = _emit(vww, arena, board, tmp_path / "c", "cmake")
+    assert "make run" not in (cmake / "README.md").read_text()
 
 
 def test_tool_override_and_its_limits(vww, arena, tmp_path):

@@ -283,7 +283,8 @@ def _print_dry_run(project: Path, manifest: dict, steps) -> None:
     print(f"# {manifest['board']}: {manifest['build_system']} project in {project}")
     for step in steps:
         print(f"# {step.what}" if step.what else "#")
-        print(f"(cd {shlex.quote(str(project / step.cwd))} && {shlex.join(step.argv)})")
+        line = step.shell() if step.cwd == "." else step.shell().split(" && ", 1)[1]
+        print(f"(cd {shlex.quote(str(project / step.cwd))} && {line})")
 
 
 def _count_instructions(args: argparse.Namespace, project: Path, manifest: dict, p) -> int:
