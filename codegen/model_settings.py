@@ -42,6 +42,27 @@ def default_preprocess(info: ModelInfo) -> dict:
     return {"resolution": h, "channels": c, "mean": [0.0] * c, "std": [1.0] * c}
 
 
+def check_preprocess(pre, where: str = "preprocess file") -> dict:
+    """A preprocess mapping with finite numbers of the right kinds (``resolution`` and
+    ``channels`` positive integers, ``mean``/``std`` lists of finite numbers, std > 0), else a
+    one-line UserError naming the field."""
+    import math
+
+    if not isinstance(pre, dict):
+        raise UserError(f"{where}: expected a JSON object with resolution, channels, mean, std")
+    for key in ("resolution", "channels"):
+        v = pre.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                              or v < 1 or float(v) != int(v)):
+            raise UserError(f"{where}: {key} must be a positive integer, got {v!r}")
+    for key in ("mean", "std"):
+        v = pre.get(key)
+        if v is not None and (not isinstance(v, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
+            raise UserError(f"{where}: {key} must be a list of finite numbers, one per channel, got {v!r}")
+    return pre
+
+
 def pixel_lut(preprocess: dict, t: TensorInfo) -> np.ndarray:
     """``[C, 256]`` table: raw pixel -> quantized model input, ``q = round(p * a + b)`` clamped.
 

@@ -47,9 +47,12 @@ class Number:
         """Why ``value`` is outside the range (None when it is fine)."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return "not a number"
-        if not math.isfinite(value):
+        if isinstance(value, int):
+            if abs(value) > 2**63:  # past any count a machine holds (and past float's range)
+                return "too large" if value > 0 else "too small"
+        elif not math.isfinite(value):
             return "not finite"
-        if self.integer and not float(value).is_integer():
+        elif self.integer and not value.is_integer():
             return "not an integer"
         if self.lo is not None and (value < self.lo or (self.lo_open and value == self.lo)):
             return "too small"
@@ -78,7 +81,8 @@ class Number:
             else:
                 value = None
         if value is None or self.problem(value) is not None:
-            raise argparse.ArgumentTypeError(f"must be {self.describe()}, got {text!r}")
+            shown = text if len(str(text)) <= 40 else f"{str(text)[:20]}...({len(str(text))} characters)"
+            raise argparse.ArgumentTypeError(f"must be {self.describe()}, got {shown!r}")
         return value
 
     def __call__(self, text: str):  # argparse calls ``type(text)``
@@ -95,6 +99,8 @@ FRACTION = Number(0, 1)  # a probability
 OPEN_FRACTION = Number(0, 1, lo_open=True, hi_open=True)
 THREADS = Number(1, 1024, integer=True)
 IMAGES = Number(1, 10_000_000, integer=True)
+BN_IMAGES = Number(2, 10_000_000, integer=True)  # batch statistics need two images
+KILOBYTES = Number(0, 2**32)  # a memory reserve in KB (4 TB: past every board)
 # Populations and sample counts live in memory at once: a bound keeps a typo from swapping.
 BATCH_COUNT = Number(1, 1_000_000, integer=True)
 # The search's parameters (ofa_mcu.search.strategies checks them with these same objects).

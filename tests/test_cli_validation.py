@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 
 from ofa_mcu.cli import build_parser, main
 from ofa_mcu.config import FASHION_MNIST
+from ofa_mcu.errors import UserError
 from ofa_mcu.space import smallest_arch
 from ofa_mcu.validate import Number, NumberList, shard
 
@@ -193,6 +195,16 @@ TABLE = [
     (["measure", "{arch.json}", "--keep", "{a-file.txt}"], "is a file"),
     (["measure", "{arch.json}", "--keep", "/sys/kept"], "does not accept new files"),
     (["calibrate", "-n", "5", "--holdout", "5"], "leaves nothing to fit"),
+    (["calibrate", "-n", "5", "--holdout", "1"], "the fit needs at least 11"),
+    (["calibrate", "--cores", "bogus"], "--cores only work with --target"),
+    (["calibrate", "--target", "--cores", "bogus", "--tflm-dir", "reference={a-folder}"], "TFLite-Micro"),
+    (["space", "sample", "-n", "1" + "0" * 400], "(401 characters)"),
+    (["search", "--reserve-sram-kb", "1e307"], "--reserve-sram-kb: must be a finite number in [0, 4,294,967,296]"),
+    (["train", "--out", "o", "--calib-images", "1"], "--calib-images: must be an integer in [2,"),
+    (["build", "--board", "stm32f746g-disco", "--bn-calib-images", "1"], "--bn-calib-images: must be an integer in [2,"),
+    (["report", "{results.json}", "--out", "{a-folder}"], "holds files ofa-mcu did not write"),
+    (["report", "{results.json}", "--format", "md,,html"], "has an empty item"),
+
     (["calibrate", "--out", "{a-folder}"], "is a folder"),
     (["collect", "--out", "{a-folder}"], "is a folder"),
     (["collect", "--out", "/sys/pairs.json"], "does not accept new files"),
@@ -222,6 +234,22 @@ TABLE = [
     (["data", "build-vww", "--coco-root", "{a-folder}", "--out", "o"], "COCO annotations"),
     (["predictor", "eval", "{a-folder}", "--pairs", "{a-file.txt}"], "predictor"),
 ]
+
+
+@pytest.mark.parametrize("pre, fragment", [
+    ({"resolution": float("nan")}, "resolution must be a positive integer"),
+    ({"channels": 0}, "channels must be a positive integer"),
+    ({"mean": [float("inf")]}, "mean must be a list of finite numbers"),
+    ({"std": "1"}, "std must be a list of finite numbers"),
+    ([1, 2], "expected a JSON object"),
+])
+def test_preprocess_file_is_checked(pre, fragment):
+    """deploy --preprocess: a file with NaN, zero or a wrong kind gets one line naming the field."""
+    from codegen.model_settings import check_preprocess
+
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        check_preprocess(pre)
+    assert check_preprocess({"resolution": 32, "channels": 1, "mean": [0.5], "std": [0.25]})["resolution"] == 32
 
 
 @pytest.mark.parametrize("argv, fragment", TABLE, ids=[" ".join(a)[:60] for a, _ in TABLE])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..validate import IMAGES, THREADS, Number, shard
+from ..validate import BN_IMAGES, IMAGES, THREADS, Number, shard
 from .common import add_dataset_args, add_seed_arg, add_space_arg, checkpoint_arg, dataset_name
 
 
@@ -49,7 +49,7 @@ def register(sub) -> None:
                    help="trained supernet weights (default: the shipped ones of the space)")
     add_space_arg(p)
     add_dataset_args(p)
-    p.add_argument("--calib-images", type=IMAGES, default=500, help="BN re-calibration images per subnet")
+    p.add_argument("--calib-images", type=BN_IMAGES, default=500, help="BN re-calibration images per subnet")
     p.add_argument("--eval-images", type=IMAGES, default=5000, help="holdout images per subnet (evenly spaced)")
     add_seed_arg(p)
     p.add_argument("--shard", type=shard, default=(0, 1),

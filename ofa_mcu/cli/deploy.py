@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from ..errors import UserError
-from ..validate import NON_NEGATIVE, existing_dir, existing_file, non_empty
+from ..validate import KILOBYTES, NON_NEGATIVE, existing_dir, existing_file, non_empty
 from .common import project_folder
 
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".pgm", ".ppm")
@@ -119,7 +119,12 @@ def _inputs(args: argparse.Namespace, tflite: bytes):
     if args.test_image:
         h, w, c = image_dims(info.input)
         test_image = load_test_image(args.test_image, h, w, c)
-    preprocess = read_json(args.preprocess, "preprocess file") if args.preprocess else None
+    if args.preprocess:
+        from codegen.model_settings import check_preprocess
+
+        preprocess = check_preprocess(read_json(args.preprocess, "preprocess file"), f"preprocess file {args.preprocess}")
+    else:
+        preprocess = None
     return test_image, preprocess
 
 
@@ -276,6 +281,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         from .deploy_data import load
 
         args.user_data = load(args.data, read_model(tflite), _labels(args.labels))
+        if args.float_model:
+            from .deploy_data import open_float_model
+
+            open_float_model(args.float_model)
     return BACKENDS[args.backend](args, board, tflite, out, name, test_image, preprocess)
 
 
@@ -455,9 +464,9 @@ def register(sub) -> None:
     d.add_argument("--tflm-dir", metavar="DIR",
                    help="tflm backend: a TFLite-Micro tree (default: $TFLM_DIR): the arena is then measured in QEMU "
                         "on the board's core and the firmware linked for the board (real sizes in the report)")
-    d.add_argument("--reserve-flash-kb", type=NON_NEGATIVE,
+    d.add_argument("--reserve-flash-kb", type=KILOBYTES,
                    help="flash kept free for your application beside the model (default: the board's)")
-    d.add_argument("--reserve-sram-kb", type=NON_NEGATIVE,
+    d.add_argument("--reserve-sram-kb", type=KILOBYTES,
                    help="SRAM kept free for your application beside the model (default: the board's)")
     d.add_argument("--console", choices=["uart", "semihosting", "usb-cdc"],
                    help="where the firmware prints (default: the board's; bare-metal and Pico SDK projects): uart "

@@ -82,37 +82,50 @@ def run_tflite_int8(tflite: bytes, x: np.ndarray) -> np.ndarray:
     return np.stack(rows)
 
 
-def run_float_model(path: str, x_nhwc: np.ndarray, channels: int) -> np.ndarray:
-    """A float ONNX or .tflite model's outputs on float NHWC inputs (NCHW for an ONNX model whose
-    input is laid out that way)."""
+def open_float_model(path: str):
+    """``("onnx", session)`` or ``("tflite", interpreter)`` for a float model file, else a
+    one-line UserError (called before any other work, and again to run it)."""
     p = Path(path)
     if p.suffix.lower() == ".onnx":
         import onnxruntime as ort
 
         try:
-            sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+            return "onnx", ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own error types on bad files
             raise UserError(f"--float-model {path!r} cannot be loaded by ONNX Runtime ({type(exc).__name__})") from None
-        inp = sess.get_inputs()[0]
-        shape = tuple(d if isinstance(d, int) else -1 for d in inp.shape)
-        x = np.transpose(x_nhwc, (0, 3, 1, 2)) if _layout(shape, channels) == "nchw" else x_nhwc
-        outs = [sess.run(None, {inp.name: x[i:i + 1].astype(np.float32)})[0].reshape(-1) for i in range(len(x))]
-        return np.stack(outs)
     if p.suffix.lower() == ".tflite":
         from ai_edge_litert.interpreter import Interpreter
 
-        interp = Interpreter(model_content=p.read_bytes())
-        interp.allocate_tensors()
-        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-        if inp["dtype"] != np.float32:
-            raise UserError(f"--float-model {path!r} has a {np.dtype(inp['dtype']).name} input; give the float model")
-        rows = []
-        for i in range(len(x_nhwc)):
-            interp.set_tensor(inp["index"], x_nhwc[i:i + 1].reshape(inp["shape"]).astype(np.float32))
-            interp.invoke()
-            rows.append(interp.get_tensor(out["index"]).reshape(-1).copy())
-        return np.stack(rows)
+        try:
+            interp = Interpreter(model_content=p.read_bytes())
+            interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # not a flatbuffer, or ops the runtime lacks
+            raise UserError(f"--float-model {path!r} cannot be loaded by the TFLite interpreter "
+                            f"({str(exc).splitlines()[0][:80]}); give a float .tflite or .onnx model") from None
+        if interp.get_input_details()[0]["dtype"] != np.float32:
+            dtype = np.dtype(interp.get_input_details()[0]["dtype"]).name
+            raise UserError(f"--float-model {path!r} has a {dtype} input; give the float model")
+        return "tflite", interp
     raise UserError(f"--float-model {path!r}: give an .onnx or a float .tflite file")
+
+
+def run_float_model(path: str, x_nhwc: np.ndarray, channels: int) -> np.ndarray:
+    """A float ONNX or .tflite model's outputs on float NHWC inputs (NCHW for an ONNX model whose
+    input is laid out that way)."""
+    kind, model = open_float_model(path)
+    if kind == "onnx":
+        inp = model.get_inputs()[0]
+        shape = tuple(d if isinstance(d, int) else -1 for d in inp.shape)
+        x = np.transpose(x_nhwc, (0, 3, 1, 2)) if _layout(shape, channels) == "nchw" else x_nhwc
+        outs = [model.run(None, {inp.name: x[i:i + 1].astype(np.float32)})[0].reshape(-1) for i in range(len(x))]
+        return np.stack(outs)
+    inp, out = model.get_input_details()[0], model.get_output_details()[0]
+    rows = []
+    for i in range(len(x_nhwc)):
+        model.set_tensor(inp["index"], x_nhwc[i:i + 1].reshape(inp["shape"]).astype(np.float32))
+        model.invoke()
+        rows.append(model.get_tensor(out["index"]).reshape(-1).copy())
+    return np.stack(rows)
 
 
 def _confusion(logits: np.ndarray, labels: np.ndarray, n: int) -> list[list[int]]:

@@ -57,7 +57,13 @@ def _calibrate_target(args: argparse.Namespace, cfg, out: Path) -> int:
         trees[kernels] = open_tree(path, kernels)
     if not trees:
         raise UserError("calibrate --target needs at least one --tflm-dir KERNELS=DIR (a TFLite-Micro tree per kernel set)")
-    cores = tuple(c.strip() for c in args.cores.split(",") if c.strip())
+    from codegen.tflm_target import qemu_twin
+
+    cores = tuple(c.strip() for c in (args.cores or "cortex-m4,cortex-m7").split(",") if c.strip())
+    unknown = [c for c in cores if qemu_twin(c) is None]
+    if unknown or not cores:
+        raise UserError(f"--cores {args.cores!r}: no QEMU board has core {', '.join(unknown) or '(none)'}; "
+                        f"choose from cortex-m4, cortex-m7")
     records = measure_target_records(cfg, args.n, trees, cores, seed=args.seed, cache=args.measurements)
     cal = fit_target(records[: args.n - args.holdout], records[args.n - args.holdout:],
                      load_calibration(cfg.name, out if out.is_file() else None), cfg)
@@ -74,10 +80,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     from ..io import check_output_file, check_writable
 
+    from ..efficiency.tflm_model import TAIL_FEATURES
+
     cfg = get_space(args.space)
     if args.holdout >= args.n:
         raise UserError(f"--holdout {args.holdout} leaves nothing to fit among -n {args.n}; make --holdout "
                         f"smaller than -n")
+    if not args.target:
+        extra = [flag for flag, given in (("--tflm-dir", args.tflm_dir), ("--cores", args.cores is not None)) if given]
+        if extra:
+            raise UserError(f"{' and '.join(extra)} only work with --target (the 32-bit arena in QEMU); "
+                            f"add --target or drop {' and '.join(extra)}")
+        need = len(TAIL_FEATURES) + 2
+        if args.n - args.holdout < need:
+            raise UserError(f"-n {args.n} with --holdout {args.holdout} leaves {args.n - args.holdout} subnets to fit; "
+                            f"the fit needs at least {need}: raise -n to {need + args.holdout} or lower --holdout")
     if args.target:
         return _calibrate_target(args, cfg, Path(args.out) if args.out else default_calibration_path(cfg.name))
     out = Path(args.out) if args.out else default_calibration_path(cfg.name)
@@ -119,6 +136,6 @@ def register(sub) -> None:
                         "and refit the target correction of the existing calibration")
     c.add_argument("--tflm-dir", action="append", metavar="KERNELS=DIR",
                    help="--target: a TFLite-Micro tree per kernel set (reference=DIR, cmsis-nn=DIR); repeat")
-    c.add_argument("--cores", default="cortex-m4,cortex-m7",
+    c.add_argument("--cores", default=None,
                    help="--target: cores measured on their QEMU machines (default cortex-m4,cortex-m7)")
     c.set_defaults(func=cmd_calibrate)

@@ -10,6 +10,7 @@ from ..validate import existing_file
 def cmd_report(args: argparse.Namespace) -> int:
     """Validate RESULTS.json and write report.md / report.html / report.json + plots."""
     from ..errors import UserError
+    from ..io import OUTPUT_MANIFEST
     from ..report import load_results, write_report
     from ..report.writer import FILE_NAMES, parse_formats
 
@@ -18,6 +19,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     src = Path(args.results).resolve()
     if any((out / FILE_NAMES[f]).resolve() == src for f in formats):
         raise UserError(f"the report would overwrite its own input {args.results!r}; choose another --out folder")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"the report folder {str(out)!r} is a file; choose a folder path")
+    own = {*FILE_NAMES.values(), "plots", OUTPUT_MANIFEST}
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in own) if out.is_dir() else []
+    if foreign:
+        raise UserError(f"the report folder {str(out)!r} holds files ofa-mcu did not write ({', '.join(foreign[:3])}"
+                        f"{', ...' if len(foreign) > 3 else ''}); choose another --out (--force never replaces them)")
     results = load_results(args.results)
     written = write_report(results, out, formats=formats, force=args.force)
     files = ", ".join(str(written[f]) for f in formats)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..validate import (
-    IMAGES, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, THREADS, Number, NumberList, existing_file,
+    BN_IMAGES, IMAGES, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, THREADS, Number, NumberList, existing_file,
 )
 from .common import add_dataset_args, add_seed_arg, add_space_arg, checkpoint_arg, dataset_name
 
@@ -127,7 +127,7 @@ def register(sub) -> None:
                    help="stop with a checkpoint after this many minutes (continue later with --resume)")
     p.add_argument("--steps-per-epoch", type=POSITIVE_INT, help="cap the steps of each epoch (short runs)")
     p.add_argument("--eval-images", type=IMAGES, default=5000)
-    p.add_argument("--calib-images", type=IMAGES, default=1000)
+    p.add_argument("--calib-images", type=BN_IMAGES, default=1000)
     p.add_argument("--phase-eval-subnets", type=NON_NEGATIVE_INT, default=10)
     add_seed_arg(p)
     p.add_argument("--threads", type=THREADS, help="torch threads per process (1 is fastest on a busy machine)")

@@ -23,7 +23,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
     """``"md,html"`` or ``["md", "html"]`` -> a checked tuple in the canonical order."""
     items = [f.strip().lower() for f in (formats.split(",") if isinstance(formats, str) else formats)]
-    items = [f for f in items if f]
+    if "" in items:
+        raise UserError(f"report format list {formats!r} has an empty item; e.g. md,html")
     unknown = [f for f in items if f not in FORMATS]
     if unknown or not items:
         raise UserError(f"report format {', '.join(unknown) or '(none)'} is not known; choose from {','.join(FORMATS)}")
