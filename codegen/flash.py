@@ -362,8 +362,9 @@ def plan(manifest: dict, opts: Options = Options(), build: bool = True, board: B
 
 def project_manifest(*, backend: str, board: Board, build_system: str, project: str, artifacts: dict,
                      model_name: str, tflite: bytes, sketch: str | None = None, ops: list[str] | None = None,
-                     kernels: str | None = None) -> dict:
-    """The ``ofa-mcu.json`` of a generated project (see ``templates/README.md``)."""
+                     kernels: str | None = None, console: str | None = None) -> dict:
+    """The ``ofa-mcu.json`` of a generated project (see ``templates/README.md``); ``console``: where
+    the firmware prints when its framework owns the console (default: the board's)."""
     from ofa_mcu import __version__
 
     return {
@@ -374,7 +375,7 @@ def project_manifest(*, backend: str, board: Board, build_system: str, project: 
         "build_system": build_system,
         "project": project,
         "sketch": sketch,
-        "console": board.console,
+        "console": console or board.console,
         **({"kernels": kernels} if kernels else {}),
         "artifacts": dict(sorted(artifacts.items())),
         "model": {"name": model_name, "bytes": len(tflite), "sha256": hashlib.sha256(tflite).hexdigest(),

@@ -218,6 +218,7 @@ def render_project(
         backend="tflm", board=board, build_system=build_system, project=project_name,
         artifacts=spec.get("artifacts", {}), model_name=model_name, tflite=tflite,
         sketch=sketch if build_system == "arduino" else None, ops=list(info.ops), kernels=kernels,
+        console=board_config_context(board, build_system)["console"],
     )
     doc_plan = plan(manifest, Options(placeholders=True))
     sha = manifest["model"]["sha256"]
