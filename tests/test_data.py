@@ -299,8 +299,13 @@ def test_imagefolder_layout_variants_and_errors(tmp_path):
     bad = tmp_path / "c" / "k" / "broken.jpg"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    # a class whose first image cannot be read fails when the dataset is opened, in one line
+    with pytest.raises(UserError, match="cannot read image .*broken.jpg"):
+        get_dataset("imagefolder", tmp_path / "c", image_size=4)
+    # other unreadable images fail when read
+    _write_png(tmp_path / "c" / "k" / "a_good.png", (1, 2, 3))
     ds = get_dataset("imagefolder", tmp_path / "c", image_size=4)
     with pytest.raises(UserError, match="cannot read image"):
-        ds.train[0]
+        [ds.train[i] for i in range(len(ds.train))] + [ds.holdout[i] for i in range(len(ds.holdout))]
     with pytest.raises(UserError, match="unknown dataset"):
         get_dataset("cifar")

@@ -203,6 +203,11 @@ class ImageFolderDataset(_ImageDatasetBase):
         self.std = tuple(float(s) for s in std)
         self.augment = augment
         self._indices = np.arange(len(samples), dtype=np.int64)
+        # One image per class read now: a folder of unreadable files fails here, in one line,
+        # before a run writes anything (the rest are read lazily).
+        firsts = {lab: p for p, lab in reversed(samples)}
+        for _, path in sorted(firsts.items()):
+            load_image_uint8(path, self._channels, self._image_size)
 
     @property
     def channels(self) -> int:
