@@ -442,7 +442,7 @@ def emit_project(
 
     board = load_board(board) if isinstance(board, str) else board
     bs = choose_build_system(board, build_system)
-    kernels = check_kernels(kernels or default_kernels(board.core))
+    kernels = check_kernels(kernels or default_kernels(board.core, bs))
     budget = budget or board.budget("tflm", kernels=kernels, build_system=bs)
     check_output_folder(out_dir, force, what="project folder")
     v = verify_model(tflite_bytes, labels=labels, test_image=test_image, arena_bytes=arena_bytes,

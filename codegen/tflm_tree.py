@@ -15,11 +15,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ofa_mcu.boards.budget import check_kernels
 from ofa_mcu.errors import UserError
 
 from .paths import templates_dir
 
-KERNEL_SETS = ("reference", "cmsis-nn")
 # Files every usable tree has, and what each one tells the user is wrong when it is missing.
 REQUIRED = (
     ("tensorflow/lite/micro/micro_interpreter.cc", "TFLite-Micro's C++ sources"),
@@ -39,19 +39,6 @@ TREE_HINT = ("make one with TFLite-Micro's create_tflm_tree.py (see the generate
 def build_flags() -> dict:
     """``templates/common/tflm_build.toml``: how TFLM's sources are compiled."""
     return tomllib.loads((templates_dir() / "common" / "tflm_build.toml").read_text(encoding="utf-8"))
-
-
-def default_kernels(core: str) -> str:
-    """The kernel set a core gets by default: CMSIS-NN on cores with the DSP extension (M4, M7,
-    M33), the reference kernels elsewhere (M0+ has no SIMD; Xtensa has its own, ESP-NN)."""
-    return "cmsis-nn" if core in ("cortex-m4", "cortex-m7", "cortex-m33") else "reference"
-
-
-def check_kernels(name: str) -> str:
-    """``name`` if it is a kernel set, else a one-line UserError."""
-    if name not in KERNEL_SETS:
-        raise UserError(f"unknown kernel set {name!r}; choose one of {', '.join(KERNEL_SETS)}")
-    return name
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,8 @@ def test_every_board_and_build_system_renders(vww, person, arena, board, tmp_pat
         assert _settings_int(settings, "kInputHeight") == 96 and _settings_int(settings, "kNumChannels") == 3
         assert _settings_int(settings, "kInputZeroPoint") == -128 and _settings_int(settings, "kNumClasses") == 2
         b = load_board(board) if isinstance(board, str) else board
-        derived = projmod.derived_arena(vww, arena, default_kernels(b.core), b.core)
+        derived = projmod.derived_arena(vww, arena, default_kernels(b.core, bs), b.core)
+        assert manifest.get("kernels") == default_kernels(b.core, bs)  # pico-tflmicro: CMSIS-NN
         assert _settings_int(settings, "kTensorArenaSize") == derived["total"]
         assert _settings_int(settings, "kSelfTestExpectedClass") == int(np.argmax(expected_out))
         settings_cc = (src / f"model_settings.{cc}").read_text()

@@ -63,9 +63,18 @@ class ModelBudget:
 KERNEL_SETS = ("reference", "cmsis-nn")
 
 
-def default_kernels(core: str) -> str:
-    """The TFLM kernel set a core gets by default: CMSIS-NN on cores with the DSP extension (M4,
-    M7, M33), the reference kernels elsewhere (M0+ has no SIMD; Xtensa has its own, ESP-NN)."""
+# Build systems whose TFLM distribution fixes the kernel set: pico-tflmicro compiles Arm's
+# CMSIS-NN kernels (their plain-C paths on the M0+), so its arena holds their scratch buffers.
+DISTRIBUTION_KERNELS = {"pico-sdk": "cmsis-nn"}
+
+
+def default_kernels(core: str, build_system: str | None = None) -> str:
+    """The TFLM kernel set a core gets by default: the one the build system's TFLM distribution
+    compiles where it fixes it (pico-tflmicro: CMSIS-NN), else CMSIS-NN on cores with the DSP
+    extension (M4, M7, M33) and the reference kernels elsewhere (M0+ has no SIMD; Xtensa has
+    its own, ESP-NN)."""
+    if build_system in DISTRIBUTION_KERNELS:
+        return DISTRIBUTION_KERNELS[build_system]
     return "cmsis-nn" if core in ("cortex-m4", "cortex-m7", "cortex-m33") else "reference"
 
 
@@ -82,7 +91,7 @@ def model_budget(board, backend: str = "tflm", kernels: str | None = None, build
     default when None), built with ``build_system`` (the board's default when None), leaving
     the board's application reserve (or the one given, in bytes)."""
     if backend == "tflm":
-        kernels = check_kernels(kernels or default_kernels(board.core))
+        kernels = check_kernels(kernels or default_kernels(board.core, build_system or board.default_build_system))
     system = build_system or board.default_build_system
     measured = runtime_footprint(backend, board.core, kernels) if system in BARE_METAL or backend == "native" else None
     if measured is not None:

@@ -81,7 +81,7 @@ def run_search(args: argparse.Namespace, cfg, progress: bool = True):
         from ..boards.budget import default_kernels
         from ..efficiency.tflm_model import scratch_kernels
 
-        kernels = args.kernels or default_kernels(board.core)
+        kernels = args.kernels or default_kernels(board.core, board.default_build_system)
         budget = board.budget("tflm", kernels=kernels,
                               reserve_flash_bytes=None if args.reserve_flash_kb is None else int(args.reserve_flash_kb * 1024),
                               reserve_sram_bytes=None if args.reserve_sram_kb is None else int(args.reserve_sram_kb * 1024))

@@ -37,7 +37,7 @@ def firmware_target(board, backend: str, kernels: str | None, tflm_dir: str | No
         if tree_path is not None:
             tree = open_tree(tree_path, kernels)
             kernels = kernels or tree.kernels
-        kernels = check_kernels(kernels or default_kernels(board.core))
+        kernels = check_kernels(kernels or default_kernels(board.core, build_system))
     else:
         kernels = kernels or "reference"
     budget = board.budget(backend, kernels=kernels, build_system=build_system,
