@@ -141,6 +141,27 @@ def test_flash_command_builds_with_the_cache_and_reports_the_measurement(model, 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("board, build_system", [("stm32f746g-disco", "make"), ("nucleo-h743zi2", "cmake")])
+def test_real_boards_link_with_their_own_flags_and_fit(board, build_system, tmp_path, capsys):
+    """The STM32 boards' projects (Make and CMake) link against the real runtime with each
+    board's own core flags, and the linked image fits the board's flash and RAM."""
+    from ofa_mcu.quant.measure import measure_arch
+    from ofa_mcu.space.arch import smallest_arch
+
+    _, tflite = measure_arch(smallest_arch(FASHION_MNIST), FASHION_MNIST)  # about 0.45 MB: fits both
+    tree = tflm_tree_or_skip("cmsis-nn")
+    (tmp_path / "m.tflite").write_bytes(tflite)
+    out = tmp_path / "proj"
+    assert cli_main(["deploy", str(tmp_path / "m.tflite"), "--board", board, "--build-system", build_system,
+                     "--out", str(out), "--tflm-dir", str(tree)]) == 0
+    assert "linked: flash" in capsys.readouterr().out
+    linked = json.loads((out / "report" / "report.json").read_text())["memory"]["linked"]
+    b = load_board(board)
+    assert 0 < linked["flash_bytes"] <= linked["flash_total_bytes"] == b.memory.flash_length
+    assert 0 < linked["ram_bytes"] <= linked["ram_total_bytes"] == b.memory.ram_length
+
+
+@pytest.mark.slow
 def test_a_link_overflow_is_one_line_and_the_project_stays(tmp_path, capsys):
     """A model over the STM32F746's flash, forced past the budget check: the link fails with the
     linker's overflow in bytes, in one line, and the project folder is written for inspection."""
