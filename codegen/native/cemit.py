@@ -31,6 +31,15 @@ def init(p: dict, fields, ptrs: dict | None = None) -> str:
     return "{" + ", ".join(items) + "}"
 
 
+def unary_call(l, cx, fields, ptrs: dict | None = None, arrays: str = "") -> tuple[str, str]:
+    """Declarations and call of a kernel with a parameter struct, one input and one output:
+    ``static const ofa_<k>_params lN_p = {...};`` (integer ``fields`` from ``l.params``, pointer
+    members ``ptrs``, after the C ``arrays`` they point at) and ``ofa_<k>(&lN_p, in, out);``."""
+    pre = f"l{l.index}"
+    return (arrays + f"static const ofa_{l.kernel}_params {pre}_p = {init(l.params, fields, ptrs)};\n",
+            f"ofa_{l.kernel}(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.output)});")
+
+
 def scalar_fields(kernel) -> list[str]:
     """The names of a kernel's integer fields (those set from ``layer.params``)."""
     return [n for t, n in kernel.fields if t in ("int32_t", "int16_t", "int8_t", "uint8_t", "uint32_t")]

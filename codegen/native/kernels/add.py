@@ -44,16 +44,22 @@ def broadcast_size(op, a, b, y) -> int:
     return b.size
 
 
-def lower(ctx, op) -> None:
-    """One add call; out may overwrite either input."""
+def binary_operands(ctx, op) -> tuple:
+    """``(a, b, constant b or None, y, n_b)`` of an elementwise ADD or MUL: ``a`` the larger
+    operand, ``b`` broadcast over it every ``n_b`` elements."""
     a, b, cb = ctx.binary(op)
     if b.size > a.size:
         if cb is not None:
-            raise UserError(f"ADD op {op.index} broadcasts an activation over a constant; not supported by the native "
-                            "backend")
+            raise UserError(f"{op.opcode} op {op.index} broadcasts an activation over a constant; not supported by "
+                            "the native backend")
         a, b = b, a
     y = ctx.out_int8(op)
-    n_b = broadcast_size(op, a, b, y)
+    return a, b, cb, y, broadcast_size(op, a, b, y)
+
+
+def lower(ctx, op) -> None:
+    """One add call; out may overwrite either input."""
+    a, b, cb, y, n_b = binary_operands(ctx, op)
     # AddFunc rescales each input on its own (the sum commutes): a's table is t1, b's t2
     p, consts = add_tables(a.scale, a.zero_point, b.scale, b.zero_point, y.scale, y.zero_point, fused_activation(op))
     p.update(n=a.size, n_b=n_b)

@@ -6,7 +6,7 @@ from ofa_mcu.errors import UserError
 
 from . import Kernel
 from .. import quant as Q
-from ..cemit import init, scalar_fields
+from ..cemit import unary_call
 from ..lowering import fused_activation, nhwc, same_pad
 
 POOL_FIELDS = tuple(("int32_t", n) for n in ("in_h", "in_w", "c", "out_h", "out_w", "filter_h", "filter_w",
@@ -35,22 +35,25 @@ def pool_params(ctx, op) -> tuple:
                       pad_top=pt, pad_left=pl, act_min=lo, act_max=hi)
 
 
-def lower(ctx, op) -> None:
-    """One avgpool call."""
+def lower_pool(ctx, op, kernel: str) -> None:
+    """One ``kernel`` call (avgpool or maxpool) for a pooling op."""
     x, y, p = pool_params(ctx, op)
-    ctx.add_layer(kernel="avgpool", name=f"avgpool {p['filter_h']}x{p['filter_w']} {p['c']}ch", inputs=[x.index],
+    ctx.add_layer(kernel=kernel, name=f"{kernel} {p['filter_h']}x{p['filter_w']} {p['c']}ch", inputs=[x.index],
                   output=y.index, params=p, macs=p["out_h"] * p["out_w"] * p["c"] * p["filter_h"] * p["filter_w"],
                   ops=[op.index])
 
 
-def emit(l, cx):
-    """``ofa_avgpool(&p, in, out)``."""
-    pre = f"l{l.index}"
-    return f"static const ofa_avgpool_params {pre}_p = {init(l.params, scalar_fields(KERNEL))};\n", \
-        f"ofa_avgpool(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.output)});"
+def emit_pool(l, cx):
+    """``ofa_<pool>(&p, in, out)``."""
+    return unary_call(l, cx, [n for _, n in POOL_FIELDS])
+
+
+def lower(ctx, op) -> None:
+    """One avgpool call."""
+    lower_pool(ctx, op, "avgpool")
 
 
 KERNEL = Kernel(name="avgpool", c_file="avgpool.c", fields=POOL_FIELDS, ops=("AVERAGE_POOL_2D",), lower=lower,
-                emit=emit, features=lambda l: {"mean_n": l.macs},
+                emit=emit_pool, features=lambda l: {"mean_n": l.macs},
                 prototype="void ofa_avgpool(const ofa_avgpool_params *p, const int8_t *in, int8_t *out)",
                 doc="average pool")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ofa_mcu.errors import UserError
 
 from . import Kernel
-from ..cemit import c_array, init
+from ..cemit import c_array, unary_call
 
 OPS = ("LOGISTIC", "HARD_SWISH", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "ELU", "QUANTIZE")
 FIELDS = (("int32_t", "n"), ("const int8_t *", "table"))
@@ -35,9 +35,7 @@ def lower(ctx, op) -> None:
 def emit(l, cx):
     """``ofa_lut(&p, in, out)``."""
     pre = f"l{l.index}"
-    return c_array(f"{pre}_table", l.consts["table"]) + \
-        f"static const ofa_lut_params {pre}_p = {init(l.params, ('n',), {'table': pre + '_table + 128'})};\n", \
-        f"ofa_lut(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.output)});"
+    return unary_call(l, cx, ("n",), {"table": pre + "_table + 128"}, c_array(f"{pre}_table", l.consts["table"]))
 
 
 KERNEL = Kernel(name="lut", c_file="lut.c", fields=FIELDS, ops=OPS, lower=lower, emit=emit,

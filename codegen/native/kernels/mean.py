@@ -8,7 +8,7 @@ from ofa_mcu.errors import UserError
 
 from . import Kernel
 from .. import quant as Q
-from ..cemit import init, scalar_fields
+from ..cemit import scalar_fields, unary_call
 from ..lowering import nhwc
 
 MEAN_FIELDS = tuple(("int32_t", n) for n in ("hw", "c", "in_zp", "out_zp", "mult", "shift"))
@@ -31,9 +31,7 @@ def lower(ctx, op) -> None:
 
 def emit(l, cx):
     """``ofa_mean(&p, in, out)``."""
-    pre = f"l{l.index}"
-    return f"static const ofa_mean_params {pre}_p = {init(l.params, scalar_fields(KERNEL))};\n", \
-        f"ofa_mean(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.output)});"
+    return unary_call(l, cx, scalar_fields(KERNEL))
 
 
 KERNEL = Kernel(name="mean", c_file="mean.c", fields=MEAN_FIELDS, ops=("MEAN",), lower=lower, emit=emit,

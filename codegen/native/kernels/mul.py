@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ofa_mcu.errors import UserError
-
 from . import Kernel
 from .. import quant as Q
 from ..cemit import init
 from ..lowering import fused_activation
-from .add import binary_call, broadcast_size
+from .add import binary_call, binary_operands
 from .mm import rq_array
 
 FIELDS = (("int32_t", "n"), ("int32_t", "n_b"), ("int32_t", "in1_offset"), ("int32_t", "in2_offset"),
@@ -33,14 +31,7 @@ def mul_record(s1: float, z1: int, s2: float, z2: int, so: float, zo: int, act: 
 
 def lower(ctx, op) -> None:
     """One mul call; out may overwrite the larger input."""
-    a, b, cb = ctx.binary(op)
-    if b.size > a.size:
-        if cb is not None:
-            raise UserError(f"MUL op {op.index} broadcasts an activation over a constant; not supported by the "
-                            "native backend")
-        a, b = b, a
-    y = ctx.out_int8(op)
-    n_b = broadcast_size(op, a, b, y)
+    a, b, cb, y, n_b = binary_operands(ctx, op)
     p, consts = mul_record(a.scale, a.zero_point, b.scale, b.zero_point, y.scale, y.zero_point, fused_activation(op))
     p.update(n=a.size, n_b=n_b)
     if cb is not None:

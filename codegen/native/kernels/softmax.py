@@ -15,7 +15,7 @@ from ofa_mcu.errors import UserError
 from . import Kernel
 from .. import fixedpoint as FP
 from .. import quant as Q
-from ..cemit import c_array, init
+from ..cemit import c_array, unary_call
 
 FIELDS = (("int32_t", "outer"), ("int32_t", "depth"), ("const int32_t *", "exp"))
 SCALED_DIFF_INTEGER_BITS = 5
@@ -75,9 +75,7 @@ def lower(ctx, op) -> None:
 def emit(l, cx):
     """``ofa_softmax(&p, in, out)``."""
     pre = f"l{l.index}"
-    return c_array(f"{pre}_exp", l.consts["exp"]) + \
-        f"static const ofa_softmax_params {pre}_p = {init(l.params, ('outer', 'depth'), {'exp': pre + '_exp'})};\n", \
-        f"ofa_softmax(&{pre}_p, {cx.ptr(l.inputs[0])}, {cx.ptr(l.output)});"
+    return unary_call(l, cx, ("outer", "depth"), {"exp": pre + "_exp"}, c_array(f"{pre}_exp", l.consts["exp"]))
 
 
 KERNEL = Kernel(name="softmax", c_file="softmax.c", fields=FIELDS, ops=("SOFTMAX",), lower=lower, emit=emit,
