@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -141,10 +142,11 @@ def library_path(tree: TflmTree, cpu_flags: tuple[str, ...], ops: Iterable[str] 
 
 
 def build_library(tree: TflmTree, cpu_flags: tuple[str, ...], ops: Iterable[str] | None = None, *,
-                  jobs: int | None = None, progress: bool = True, echo=print) -> Path:
+                  jobs: int | None = None, progress: bool = True, echo=None) -> Path:
     """A static library of ``tree`` compiled with ``cpu_flags`` holding what a firmware with
     builtin ``ops`` links (every source when None); compiles the objects it lacks (in parallel,
     with a progress bar) and archives them. A compile error is a one-line UserError."""
+    echo = echo or (lambda line: print(line, file=sys.stderr))  # stdout stays the command's own output
     cpu_flags = tuple(cpu_flags)
     lib, sources, names = _selection(tree, cpu_flags, ops)
     key_dir = lib.parent
