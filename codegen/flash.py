@@ -35,10 +35,13 @@ class Step:
     timeout: float | None = None
     env: tuple[tuple[str, str], ...] = ()  # variables set for this command only
 
+    def command(self) -> str:
+        """The command as one shell line, its environment variables first."""
+        return shlex.join([f"{k}={v}" for k, v in self.env] + list(self.argv))
+
     def shell(self) -> str:
         """The command as one shell line (``cd DIR && ...`` when it runs elsewhere)."""
-        line = shlex.join([f"{k}={v}" for k, v in self.env] + list(self.argv)) if self.env else shlex.join(self.argv)
-        return line if self.cwd == "." else f"cd {shlex.quote(self.cwd)} && {line}"
+        return self.command() if self.cwd == "." else f"cd {shlex.quote(self.cwd)} && {self.command()}"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from ..errors import UserError
-from ..validate import KILOBYTES, NON_NEGATIVE, existing_dir, existing_file, non_empty
+from ..validate import KILOBYTES, existing_dir, existing_file, non_empty
 from .common import project_folder
 
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".pgm", ".ppm")
@@ -292,8 +292,7 @@ def _print_dry_run(project: Path, manifest: dict, steps) -> None:
     print(f"# {manifest['board']}: {manifest['build_system']} project in {project}")
     for step in steps:
         print(f"# {step.what}" if step.what else "#")
-        line = step.shell() if step.cwd == "." else step.shell().split(" && ", 1)[1]
-        print(f"(cd {shlex.quote(str(project / step.cwd))} && {line})")
+        print(f"(cd {shlex.quote(str(project / step.cwd))} && {step.command()})")
 
 
 def _count_instructions(args: argparse.Namespace, project: Path, manifest: dict, p) -> int:

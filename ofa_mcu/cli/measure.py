@@ -75,12 +75,10 @@ def _calibrate_target(args: argparse.Namespace, cfg, out: Path) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure N random subnets, refit the tflm model, write the calibration, print errors."""
-    from ..efficiency.tflm_model import default_calibration_path, format_error_table
+    from ..efficiency.tflm_model import TAIL_FEATURES, default_calibration_path, format_error_table
     from ..pipeline.calibration import calibrate_space
 
     from ..io import check_output_file, check_writable
-
-    from ..efficiency.tflm_model import TAIL_FEATURES
 
     cfg = get_space(args.space)
     if args.holdout >= args.n:
