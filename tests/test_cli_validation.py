@@ -196,7 +196,7 @@ TABLE = [
     (["measure", "{arch.json}", "--keep", "/sys/kept"], "does not accept new files"),
     (["calibrate", "-n", "5", "--holdout", "5"], "leaves nothing to fit"),
     (["calibrate", "-n", "5", "--holdout", "1"], "the fit needs at least 11"),
-    (["calibrate", "--cores", "bogus"], "--cores only work with --target"),
+    (["calibrate", "--cores", "bogus"], "--cores only works with --target"),
     (["calibrate", "--target", "--cores", "bogus", "--tflm-dir", "reference={a-folder}"], "TFLite-Micro"),
     (["space", "sample", "-n", "1" + "0" * 400], "(401 characters)"),
     (["search", "--reserve-sram-kb", "1e307"], "--reserve-sram-kb: must be a finite number in [0, 4,294,967,296]"),

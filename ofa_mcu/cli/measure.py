@@ -87,7 +87,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if not args.target:
         extra = [flag for flag, given in (("--tflm-dir", args.tflm_dir), ("--cores", args.cores is not None)) if given]
         if extra:
-            raise UserError(f"{' and '.join(extra)} only work with --target (the 32-bit arena in QEMU); "
+            raise UserError(f"{' and '.join(extra)} only {'work' if len(extra) > 1 else 'works'} with --target (the 32-bit arena in QEMU); "
                             f"add --target or drop {' and '.join(extra)}")
         need = len(TAIL_FEATURES) + 2
         if args.n - args.holdout < need:
