@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..validate import SEED, existing_file
+from ..validate import KILOBYTES, SEED, existing_file
 
 
 def add_space_arg(p: argparse.ArgumentParser, what: str = "search space") -> None:
@@ -35,6 +35,14 @@ def dataset_name(args: argparse.Namespace) -> str:
     from ..data.registry import dataset_for_space
 
     return args.dataset or dataset_for_space(args.space)
+
+
+def add_reserve_args(p) -> None:
+    """``--reserve-flash-kb`` / ``--reserve-sram-kb``: room kept for the user's application."""
+    p.add_argument("--reserve-flash-kb", type=KILOBYTES,
+                   help="flash kept free for your application beside the model (default: the board's, see ofa-mcu boards)")
+    p.add_argument("--reserve-sram-kb", type=KILOBYTES,
+                   help="SRAM kept free for your application beside the model (default: the board's)")
 
 
 def add_seed_arg(p, help: str = "random seed (default 0)") -> None:

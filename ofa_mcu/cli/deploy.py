@@ -8,8 +8,8 @@ import shlex
 from pathlib import Path
 
 from ..errors import UserError
-from ..validate import KILOBYTES, existing_dir, existing_file, non_empty
-from .common import project_folder
+from ..validate import existing_dir, existing_file, non_empty
+from .common import add_reserve_args, project_folder
 
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".pgm", ".ppm")
 # Tensor types of a graph that computes in float (an int8 model must have none).
@@ -463,10 +463,7 @@ def register(sub) -> None:
     d.add_argument("--tflm-dir", metavar="DIR",
                    help="tflm backend: a TFLite-Micro tree (default: $TFLM_DIR): the arena is then measured in QEMU "
                         "on the board's core and the firmware linked for the board (real sizes in the report)")
-    d.add_argument("--reserve-flash-kb", type=KILOBYTES,
-                   help="flash kept free for your application beside the model (default: the board's)")
-    d.add_argument("--reserve-sram-kb", type=KILOBYTES,
-                   help="SRAM kept free for your application beside the model (default: the board's)")
+    add_reserve_args(d)
     d.add_argument("--console", choices=["uart", "semihosting", "usb-cdc"],
                    help="where the firmware prints (default: the board's; bare-metal and Pico SDK projects): uart "
                         "(the board's UART, e.g. the ST-LINK virtual COM port), semihosting (through a debugger; "

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from ..validate import EVOLUTION_RANGES, KILOBYTES, NON_NEGATIVE, POSITIVE, SAMPLES
-from .common import add_seed_arg, add_space_arg
+from ..validate import EVOLUTION_RANGES, NON_NEGATIVE, POSITIVE, SAMPLES
+from .common import add_reserve_args, add_seed_arg, add_space_arg
 
 
 def add_budget_args(p: argparse.ArgumentParser) -> None:
@@ -22,10 +22,7 @@ def add_budget_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kernels", choices=["reference", "cmsis-nn"],
                    help="TFLM kernel set the firmware is built with; sizes the arena (CMSIS-NN's scratch buffers) and "
                         "the runtime's flash (default: cmsis-nn on cores with DSP instructions (M4, M7), else reference)")
-    g.add_argument("--reserve-flash-kb", type=KILOBYTES,
-                   help="flash kept free for your application beside the model (default: the board's, see ofa-mcu boards)")
-    g.add_argument("--reserve-sram-kb", type=KILOBYTES,
-                   help="SRAM kept free for your application beside the model (default: the board's)")
+    add_reserve_args(g)
     g.add_argument("--tolerance", type=NON_NEGATIVE, metavar="POINTS",
                    help="ship the cheapest candidate (latency, then flash, then SRAM) predicted within this many "
                         "points of the most accurate (default: the accuracy predictor's mean absolute error; 0: the "
