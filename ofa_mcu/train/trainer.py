@@ -39,6 +39,10 @@ from .phases import PHASE_ORDER, get_phase, sample_phase_arch
 from .schedule import cosine_lr
 
 
+# Settings that change how fast a run goes, not what it computes: a resume may change them.
+RUNTIME_ONLY = frozenset({"threads"})
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (saved beside its checkpoints)."""
@@ -188,8 +192,9 @@ class Trainer:
     def _resume(self) -> None:
         ckpt = load_checkpoint(self.out / LATEST)
         saved = ckpt["train_config"]
-        if saved != self.cfg.to_dict():
-            diff = sorted(k for k in saved if saved.get(k) != self.cfg.to_dict().get(k))
+        now = self.cfg.to_dict()
+        diff = sorted(k for k in set(saved) | set(now) if k not in RUNTIME_ONLY and saved.get(k) != now.get(k))
+        if diff:
             raise UserError(f"--resume with different settings ({', '.join(diff)}); "
                             "resume with the run's original flags or start a new --out")
         self.net.load_state_dict(ckpt["model"])
