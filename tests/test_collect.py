@@ -7,8 +7,10 @@ import sys
 import pytest
 
 from ofa_mcu.config import FASHION_MNIST
+from ofa_mcu.errors import UserError
 from ofa_mcu.space import validate_arch
-from ofa_mcu.train.collect import planned_archs
+from ofa_mcu.space.arch import largest_arch, smallest_arch
+from ofa_mcu.train.collect import collect_pairs, planned_archs
 
 
 def _cli(*args):
@@ -20,6 +22,34 @@ def test_plan_is_seeded_and_distinct():
     a = planned_archs(FASHION_MNIST, 30, seed=5)
     assert a == planned_archs(FASHION_MNIST, 30, seed=5) and a != planned_archs(FASHION_MNIST, 30, seed=6)
     assert planned_archs(FASHION_MNIST, 40, seed=5)[:30] == a  # a longer plan extends a shorter one
+
+
+def test_onnx_engine_scores_like_torch():
+    """ONNX Runtime scores the same calibrated float subnet as torch: one top-1 at every resolution."""
+    import torch
+
+    from ofa_mcu.assets import default_supernet
+    from ofa_mcu.data import get_dataset
+    from ofa_mcu.nn import OFAMCUNet, load_supernet_state
+    from ofa_mcu.train.subnet_eval import ResizedImages, measure_top1
+
+    torch.set_num_threads(1)
+    net = OFAMCUNet(FASHION_MNIST)
+    load_supernet_state(net, default_supernet("fashion_mnist"))
+    data = get_dataset("fashion_mnist")
+    images = ResizedImages(data.holdout.subset(range(500)))
+    archs = [smallest_arch(FASHION_MNIST, 32), planned_archs(FASHION_MNIST, 1, seed=3)[0] | {"image_size": 40},
+             largest_arch(FASHION_MNIST, 48)]
+    for arch in archs:
+        by = {e: measure_top1(net, arch, data.calib, images, calib_images=200, engine=e) for e in ("torch", "onnx")}
+        assert by["onnx"] > 70.0, (arch["image_size"], by)  # a trained subnet, not noise
+        assert abs(by["onnx"] - by["torch"]) <= 100 / 500 + 1e-9, (arch["image_size"], by)  # one image at most (a tie)
+    assert sorted(images._by_size) == [32, 40, 48]  # each resolution resized once
+
+
+def test_collect_rejects_an_unknown_engine(tmp_path):
+    with pytest.raises(UserError, match="engine 'tvm' is unknown"):
+        collect_pairs(None, FASHION_MNIST, None, tmp_path / "p.json", 1, engine="tvm")
 
 
 @pytest.mark.slow

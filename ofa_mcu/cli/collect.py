@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..train.collect import ENGINES
 from ..validate import BN_IMAGES, IMAGES, THREADS, Number, shard
 from .common import add_dataset_args, add_seed_arg, add_space_arg, checkpoint_arg, dataset_name
 
@@ -34,7 +35,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
         raise UserError(f"dataset {dataset_name(args)!r} does not match space {cfg.name!r}; choose a matching --space")
     net = load_default_supernet(cfg, args.supernet)
     pairs = collect_pairs(net, cfg, data, args.out, args.n, seed=args.seed, calib_images=args.calib_images,
-                          eval_images=args.eval_images, shard=args.shard, progress=not args.quiet)
+                          eval_images=args.eval_images, shard=args.shard, progress=not args.quiet,
+                          engine=args.engine)
     print(f"{args.out}: {len(pairs)} pairs")
     return 0
 
@@ -54,6 +56,8 @@ def register(sub) -> None:
     add_seed_arg(p)
     p.add_argument("--shard", type=shard, default=(0, 1),
                    help="I/K: measure every K-th planned subnet starting at I (parallel processes)")
+    p.add_argument("--engine", choices=ENGINES, default="onnx",
+                   help="what scores each calibrated subnet: onnx (ONNX Runtime, about 3x faster) or torch; same top-1")
     p.add_argument("--threads", type=THREADS)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_collect)

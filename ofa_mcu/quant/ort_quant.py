@@ -11,13 +11,14 @@ from ..errors import UserError
 from ..io import atomic_write_bytes
 
 
-def _session(path):
+def _session(path, threads: int | None = None):
     import onnxruntime as ort
 
     if not Path(path).is_file():
         raise UserError(f"ONNX model {str(path)!r} does not exist; export it first")
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = min(2, os.cpu_count() or 1)
+    opts.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -25,9 +26,10 @@ def _session(path):
         raise UserError(f"ONNX Runtime cannot load {str(path)!r} ({type(exc).__name__}); re-export it") from None
 
 
-def run_onnx(path, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Float32 logits ``(N, classes)`` of an ONNX model (float or QDQ int8) on NCHW images."""
-    sess = _session(path)
+def run_onnx(path, images: np.ndarray, batch_size: int = 64, threads: int | None = None) -> np.ndarray:
+    """Float32 logits ``(N, classes)`` of an ONNX model (float or QDQ int8) on NCHW images;
+    ``threads`` intra-op threads (default: up to 2)."""
+    sess = _session(path, threads)
     images = np.asarray(images, dtype=np.float32)
     name = sess.get_inputs()[0].name
     outs = [sess.run(None, {name: images[i:i + batch_size]})[0] for i in range(0, len(images), batch_size)]

@@ -17,6 +17,8 @@ from ..errors import UserError
 from ..io import read_json, write_json
 from ..space.arch import arch_key, sample_arch, validate_arch
 
+ENGINES = ("onnx", "torch")  # what scores a calibrated subnet (see .subnet_eval)
+
 
 def planned_archs(cfg, n: int, seed: int) -> list[dict]:
     """The ``n`` distinct random subnets a run with ``seed`` measures, in order."""
@@ -50,12 +52,16 @@ def read_pairs(path: str | Path, cfg) -> list[list]:
 
 
 def collect_pairs(supernet, cfg, data, out: str | Path, n: int, seed: int = 0, calib_images: int = 500,
-                  eval_images: int = 5000, shard: tuple[int, int] = (0, 1), progress: bool = True) -> list[list]:
+                  eval_images: int = 5000, shard: tuple[int, int] = (0, 1), progress: bool = True,
+                  engine: str = "onnx") -> list[list]:
     """Measure the planned subnets not yet in ``out`` (this process's shard of them) and append
-    each pair to ``out`` as soon as it is measured. Returns all pairs in ``out``."""
+    each pair to ``out`` as soon as it is measured; ``engine`` scores each calibrated subnet
+    (``onnx`` or ``torch``, see :mod:`.subnet_eval`). Returns all pairs in ``out``."""
     from ..data import evenly_spaced
-    from .subnet_eval import measure_subnet
+    from .subnet_eval import ResizedImages, measure_top1
 
+    if engine not in ENGINES:
+        raise UserError(f"engine {engine!r} is unknown; choose one of {', '.join(ENGINES)}")
     index, count = shard
     if not 0 <= index < count:
         raise UserError(f"--shard {index}/{count}: the index must be in 0..{count - 1}")
@@ -65,12 +71,13 @@ def collect_pairs(supernet, cfg, data, out: str | Path, n: int, seed: int = 0, c
     holdout = data.holdout
     if eval_images and eval_images < len(holdout):
         holdout = holdout.subset(evenly_spaced(len(holdout), eval_images))
+    images = ResizedImages(holdout)
     for arch in tqdm(todo, desc="collect", unit="subnet", disable=not progress):
         t0 = time.perf_counter()
-        r = measure_subnet(supernet, arch, data.calib, holdout, calib_images=calib_images)
-        pairs.append([arch, round(float(r["top1"]), 4)])
+        top1 = measure_top1(supernet, arch, data.calib, images, calib_images=calib_images, engine=engine)
+        pairs.append([arch, round(top1, 4)])
         write_json(out, pairs, indent=None)
         if progress:
-            tqdm.write(f"top-1 {r['top1']:.2f} % at {arch['image_size']} px, wid {arch['wid']} "
+            tqdm.write(f"top-1 {top1:.2f} % at {arch['image_size']} px, wid {arch['wid']} "
                        f"({time.perf_counter() - t0:.1f} s)")
     return pairs
