@@ -77,6 +77,26 @@ def test_held_out_pairs_in_tests_data_are_the_lab_pairs_of_the_recorded_split(re
     assert np.array_equal(val.batch.keys(VWW), vww_pairs.batch.keys(VWW))
 
 
+def test_shipped_fashion_mnist_predictor_reproduces_its_record():
+    """The embedded default's predictor, on the held-out part of the shipped pairs (pairs and
+    split checked by digest), gives the metrics its fit recorded and ranks better than the lab
+    recipe fitted on the same split."""
+    from ofa_mcu.assets import asset
+
+    pred = load_predictor("fashion_mnist")
+    pairs = load_pairs([asset("pairs", f) for f in pred.meta["data"]["files"]], FASHION_MNIST)
+    val = held_out(pred, pairs)
+    assert len(val) == pred.meta["data"]["n_val"] >= 150
+    m = _metrics(pred, val)
+    rec = pred.meta["metrics"]
+    for key in ("mae", "rmse", "kendall_tau", "mean_kendall_tau_within_resolution"):
+        assert m[key] == pytest.approx(rec[key], abs=1e-6), key
+    assert set(m["kendall_tau_by_resolution"]) == {"32", "40", "48"}
+    assert m["mae"] < 0.25
+    lab = pred.meta["baselines"]["lab"]
+    assert m["mean_kendall_tau_within_resolution"] > lab["mean_kendall_tau_within_resolution"]
+
+
 def test_shipped_predictor_needs_no_torch_and_predicts_one_and_many():
     code = ("import sys, numpy as np\n"
             "from ofa_mcu.predictor import load_predictor\n"
