@@ -6,12 +6,13 @@ Entry points: :func:`get_dataset` (``"fashion_mnist"`` by default, ``"imagefolde
 """
 from .datasets import ArrayImageDataset, ImageFolderDataset, load_image_uint8, scan_image_folder
 from .preprocess import Augment, Preprocess, normalize, resize_batch
-from .registry import DATASETS, DatasetSplits, dataset_for_space, get_dataset, make_loader, register_dataset
+from .registry import (DATASETS, DatasetSplits, dataset_for_space, get_dataset, load_images, make_loader,
+                       register_dataset)
 from .splits import evenly_spaced, interleaved_split
 
 __all__ = [
     "ArrayImageDataset", "ImageFolderDataset", "load_image_uint8", "scan_image_folder",
     "Augment", "Preprocess", "normalize", "resize_batch",
-    "DATASETS", "DatasetSplits", "dataset_for_space", "get_dataset", "make_loader", "register_dataset",
+    "DATASETS", "DatasetSplits", "dataset_for_space", "get_dataset", "load_images", "make_loader", "register_dataset",
     "evenly_spaced", "interleaved_split",
 ]

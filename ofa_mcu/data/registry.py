@@ -263,3 +263,18 @@ def make_loader(dataset, batch_size: int, shuffle: bool = False, seed: int = 0, 
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=num_workers, drop_last=drop_last
     )
+
+
+def load_images(dataset, n: int, resolution: int, batch: int = 250):
+    """``n`` evenly spaced images of ``dataset`` at ``resolution``: ``(images [n,C,r,r] float32
+    normalised NCHW, labels [n] int64)`` as numpy arrays."""
+    import numpy as np
+
+    from .preprocess import resize_batch
+
+    idx = evenly_spaced(len(dataset), min(n, len(dataset)))
+    xs, ys = [], []
+    for x, y in make_loader(dataset.subset(idx), batch_size=batch, shuffle=False):
+        xs.append(resize_batch(x, resolution).numpy())
+        ys.append(np.asarray(y))
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)

@@ -110,18 +110,6 @@ class Emitted:
 # ---- helpers ----------------------------------------------------------------------------------
 
 
-def load_images(dataset, n: int, resolution: int, batch: int = 250) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` evenly spaced images of ``dataset`` at ``resolution`` (normalised NCHW float32)."""
-    from ..data import evenly_spaced, make_loader, resize_batch
-
-    idx = evenly_spaced(len(dataset), min(n, len(dataset)))
-    xs, ys = [], []
-    for x, y in make_loader(dataset.subset(idx), batch_size=batch, shuffle=False):
-        xs.append(resize_batch(x, resolution).numpy())
-        ys.append(np.asarray(y))
-    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
-
-
 def int8_inputs(tflite: bytes, images: np.ndarray) -> np.ndarray:
     """Normalised NCHW float images as the int8 NHWC input of ``tflite``."""
     from ..quant import input_quant
@@ -192,6 +180,7 @@ def extract(ctx: BuildContext, searched: Searched) -> Extracted:
 def quantize(ctx: BuildContext, searched: Searched, extracted: Extracted) -> Quantized:
     """ONNX + ONNX Runtime int8, full-int8 TFLite; float, ORT, TFLite and TFLM on the
     evaluation images."""
+    from ..data import load_images
     from ..quant import evaluate_paths
 
     r = searched.arch["image_size"]

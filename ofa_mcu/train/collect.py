@@ -57,7 +57,6 @@ def collect_pairs(supernet, cfg, data, out: str | Path, n: int, seed: int = 0, c
     """Measure the planned subnets not yet in ``out`` (this process's shard of them) and append
     each pair to ``out`` as soon as it is measured; ``engine`` scores each calibrated subnet
     (``onnx`` or ``torch``, see :mod:`.subnet_eval`). Returns all pairs in ``out``."""
-    from ..data import evenly_spaced
     from .subnet_eval import ResizedImages, measure_top1
 
     if engine not in ENGINES:
@@ -68,10 +67,7 @@ def collect_pairs(supernet, cfg, data, out: str | Path, n: int, seed: int = 0, c
     pairs = read_pairs(out, cfg)
     done = {arch_key(a, cfg) for a, _ in pairs}
     todo = [a for i, a in enumerate(planned_archs(cfg, n, seed)) if i % count == index and arch_key(a, cfg) not in done]
-    holdout = data.holdout
-    if eval_images and eval_images < len(holdout):
-        holdout = holdout.subset(evenly_spaced(len(holdout), eval_images))
-    images = ResizedImages(holdout)
+    images = ResizedImages(data.holdout, eval_images or None)
     for arch in tqdm(todo, desc="collect", unit="subnet", disable=not progress):
         t0 = time.perf_counter()
         top1 = measure_top1(supernet, arch, data.calib, images, calib_images=calib_images, engine=engine)

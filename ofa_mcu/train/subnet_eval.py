@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import make_loader
-from ..data.preprocess import resize_batch
+from ..data import evenly_spaced, load_images, make_loader
 from .bn_calib import recalibrate_bn
 from .evaluate import evaluate_top1
 
@@ -30,31 +29,31 @@ def calibrated_subnet(supernet, arch: dict, calib_dataset, calib_images: int = 2
 
 
 class ResizedImages:
-    """A dataset's images as float NCHW arrays, resized once per resolution and kept."""
+    """``n`` evenly spaced images of a dataset (all by default) as arrays, resized once per
+    resolution and kept (:func:`ofa_mcu.data.load_images`)."""
 
-    def __init__(self, dataset, batch_size: int = 500):
-        self.dataset, self.batch_size, self._by_size = dataset, batch_size, {}
+    def __init__(self, dataset, n: int | None = None):
+        if n is not None and n < len(dataset):
+            dataset = dataset.subset(evenly_spaced(len(dataset), n))
+        self.dataset, self._by_size = dataset, {}
 
     def at(self, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(images [N,C,size,size] float32, labels [N] int64)``."""
+        """``(images [n,C,size,size] float32, labels [n] int64)``."""
         if size not in self._by_size:
-            xs, ys = [], []
-            for x, y in make_loader(self.dataset, batch_size=self.batch_size, shuffle=False):
-                xs.append(resize_batch(x, size).numpy())
-                ys.append(np.asarray(y, dtype=np.int64))
-            self._by_size[size] = (np.concatenate(xs), np.concatenate(ys))
+            self._by_size[size] = load_images(self.dataset, len(self.dataset), size)
         return self._by_size[size]
 
 
 def onnx_top1(module, images: np.ndarray, labels: np.ndarray, threads: int | None = None) -> float:
     """Top-1 (percent) of a torch module exported to ONNX and run by ONNX Runtime."""
+    from ..quant.agreement import accuracy
     from ..quant.onnx_export import export_onnx
     from ..quant.ort_quant import run_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(module, (1, *images.shape[1:]), Path(tmp) / "subnet.onnx")
         logits = run_onnx(path, images, batch_size=500, threads=threads)
-    return 100.0 * float((logits.argmax(1) == labels).mean())
+    return 100.0 * accuracy(logits, labels)
 
 
 @torch.no_grad()
