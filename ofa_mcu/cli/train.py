@@ -114,7 +114,9 @@ def register(sub) -> None:
                    help="comma list of phases: progressive shrinking largest,kernel,depth,expand,width "
                    "(the default), or sandwich (every dimension at once, in-place distillation)")
     p.add_argument("--epochs", type=NumberList(POSITIVE_INT), help="epochs per phase, comma list or one value for all")
-    p.add_argument("--lr", type=NumberList(POSITIVE), help="base learning rate per phase, comma list or one value")
+    p.add_argument("--lr", type=NumberList(POSITIVE), help="base learning rate per phase, comma list or one value (the loss "
+                   "is the mean over each step's subnets: a sandwich phase with 2 random subnets wants about "
+                   "4x a single network's lr)")
     p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
     p.add_argument("--weight-decay", type=NON_NEGATIVE)
     p.add_argument("--batch-size", type=Number(2, 65_536, integer=True), default=128)

@@ -9,6 +9,10 @@ import numpy as np
 
 from ..space.folded import FoldedNet
 from .agreement import accuracy, agreement
+from .beside import beside
+
+# Below this many images a worker process costs more (about 1 s to start) than it saves.
+PARALLEL_MIN_IMAGES = 200
 
 
 def evaluate_paths(module, net: FoldedNet, calib_images: np.ndarray, eval_images: np.ndarray,
@@ -39,8 +43,11 @@ def evaluate_paths(module, net: FoldedNet, calib_images: np.ndarray, eval_images
         tflite = convert_int8(net, calib_images)
         t3 = time.perf_counter()
         seconds = {"onnx_export": t1 - t0, "ort_quantize": t2 - t1, "tflite_convert": t3 - t2}
-        logits = {"float": run_onnx(float_onnx, eval_images), "onnx_int8": run_onnx(int8_onnx, eval_images),
-                  "tflite": run_tflite(tflite, eval_images), "tflm": run_tflm(tflite, eval_images)}
+        with beside(run_tflm, tflite, eval_images, parallel=len(eval_images) >= PARALLEL_MIN_IMAGES) as tflm:
+            logits = {"float": run_onnx(float_onnx, eval_images), "onnx_int8": run_onnx(int8_onnx, eval_images),
+                      "tflite": run_tflite(tflite, eval_images)}
+        logits["tflm"] = tflm.result()
+        seconds["run_all"] = time.perf_counter() - t3
     out = {"logits": logits, "agreement": agreement(logits), "seconds": seconds, "tflite": tflite}
     if workdir:
         out["onnx"] = {"float": str(float_onnx), "int8": str(int8_onnx)}
