@@ -14,6 +14,12 @@ def _fail(msg):
     raise UserError(msg)
 
 
+def _crash():
+    import os
+
+    os._exit(3)
+
+
 @pytest.mark.parametrize("parallel", [True, False])
 def test_beside_returns_what_the_call_returns(parallel):
     with beside(_square, np.arange(5), parallel=parallel) as fut:
@@ -27,6 +33,12 @@ def test_beside_surfaces_the_worker_error_as_one_line(parallel):
         with beside(_fail, "model does not fit", parallel=parallel) as fut:
             pass
         fut.result()
+
+
+def test_a_worker_that_dies_is_a_one_line_error():
+    with pytest.raises(UserError, match="worker process running _crash died"):
+        with beside(_crash):
+            pass
 
 
 def test_tflm_in_a_worker_matches_tflm_here():

@@ -11,6 +11,9 @@ import contextlib
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from ..errors import UserError
 
 
 def _cores() -> int:
@@ -25,7 +28,8 @@ def beside(fn, *args, parallel: bool = True):
     """Start ``fn(*args)`` in a worker process and yield its :class:`Future`; the block's own
     work runs meanwhile. With ``parallel=False`` or one core, ``fn`` runs in this process first
     (same result). ``fn`` must be a module-level function; its exceptions re-raise at
-    ``result()``."""
+    ``result()``, and a worker that dies (a native crash) is a one-line UserError when the block
+    ends."""
     if not parallel or _cores() < 2:
         done: Future = Future()
         try:
@@ -37,4 +41,8 @@ def beside(fn, *args, parallel: bool = True):
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         future = pool.submit(fn, *args)
         yield future
-        future.result()  # wait (and surface errors) before the pool shuts down
+        try:
+            future.result()  # wait (and surface errors) before the pool shuts down
+        except BrokenProcessPool:
+            raise UserError(f"the worker process running {fn.__name__} died (a crash in native code); "
+                            "rerun, and report it with the model if it happens again") from None
