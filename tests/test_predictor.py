@@ -86,7 +86,7 @@ def test_shipped_fashion_mnist_predictor_reproduces_its_record():
     pred = load_predictor("fashion_mnist")
     pairs = load_pairs([asset("pairs", f) for f in pred.meta["data"]["files"]], FASHION_MNIST)
     val = held_out(pred, pairs)
-    assert len(val) == pred.meta["data"]["n_val"] >= 150
+    assert len(val) == pred.meta["data"]["n_val"] >= 120
     m = _metrics(pred, val)
     rec = pred.meta["metrics"]
     for key in ("mae", "rmse", "kendall_tau", "mean_kendall_tau_within_resolution"):
