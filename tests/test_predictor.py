@@ -97,6 +97,39 @@ def test_shipped_fashion_mnist_predictor_reproduces_its_record():
     assert m["mean_kendall_tau_within_resolution"] > lab["mean_kendall_tau_within_resolution"]
 
 
+def test_shipped_fashion_mnist_predictor_ranks_at_the_label_noise_ceiling():
+    """The shipped label-noise measurement (scripts/label_noise.py: subnets re-measured with a
+    second calibration sample, and which holdout images each got right) recomputes to its recorded
+    summary, and sets a within-resolution tau ceiling for the shipped labels that the shipped
+    predictor comes close to and does not beat by more than its split's uncertainty: about 40
+    held-out subnets per resolution leave the mean within-resolution tau uncertain by about 0.025
+    (sd), and the ceiling is an expectation."""
+    from ofa_mcu.assets import asset
+    from ofa_mcu.predictor.ceiling import calibration_noise_sd, eval_noise_sd, tau_ceiling_by_resolution
+
+    with gzip.open(asset("predictors", "fashion_mnist", "label_noise.json.gz"), "rt") as f:
+        noise = json.load(f)
+    rows, rec = noise["rows"], noise["summary"]
+    n = rows[0]["n_images"]
+    correct = np.stack([np.unpackbits(np.frombuffer(bytes.fromhex(r["correct_a"]), np.uint8))[:n] for r in rows])
+    assert correct.shape == (rec["subnets"], 10_000) and len(rows) >= 20
+    ev = eval_noise_sd(correct.astype(bool), [r["arch"]["image_size"] for r in rows])
+    cal = calibration_noise_sd([r["acc_a"] for r in rows], [r["acc_b"] for r in rows])
+    assert ev == pytest.approx(rec["eval_noise_sd_of_difference"], rel=1e-9)
+    assert cal == pytest.approx(rec["calibration_noise_sd_of_difference"], rel=1e-9)
+    assert 0.05 < cal < ev < 0.5  # points: the eval sample is the larger error
+
+    pred = load_predictor("fashion_mnist")
+    files = pred.meta["data"]["files"]
+    assert rec["labels"] in files
+    pairs = load_pairs([asset("pairs", f) for f in files], FASHION_MNIST)
+    ceiling = tau_ceiling_by_resolution(pairs.acc, pairs.batch.image_size, float(np.hypot(ev, cal)))
+    assert ceiling == pytest.approx(rec["tau_ceiling"], abs=1e-9)
+    tau = pred.meta["metrics"]["mean_kendall_tau_within_resolution"]
+    assert ceiling["mean"] - 0.06 <= tau <= ceiling["mean"] + 0.05
+    assert pred.meta["baselines"]["lab"]["mean_kendall_tau_within_resolution"] < ceiling["mean"] - 0.15
+
+
 def test_shipped_predictor_needs_no_torch_and_predicts_one_and_many():
     code = ("import sys, numpy as np\n"
             "from ofa_mcu.predictor import load_predictor\n"

@@ -44,16 +44,21 @@ class ResizedImages:
         return self._by_size[size]
 
 
-def onnx_top1(module, images: np.ndarray, labels: np.ndarray, threads: int | None = None) -> float:
-    """Top-1 (percent) of a torch module exported to ONNX and run by ONNX Runtime."""
-    from ..quant.agreement import accuracy
+def onnx_correct(module, images: np.ndarray, labels: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """Per image, whether a torch module exported to ONNX and run by ONNX Runtime classifies it
+    correctly (boolean ``[n]``)."""
     from ..quant.onnx_export import export_onnx
     from ..quant.ort_quant import run_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(module, (1, *images.shape[1:]), Path(tmp) / "subnet.onnx")
         logits = run_onnx(path, images, batch_size=500, threads=threads)
-    return 100.0 * accuracy(logits, labels)
+    return np.asarray(logits).argmax(axis=1) == np.asarray(labels)
+
+
+def onnx_top1(module, images: np.ndarray, labels: np.ndarray, threads: int | None = None) -> float:
+    """Top-1 (percent) of a torch module exported to ONNX and run by ONNX Runtime."""
+    return 100.0 * float(np.mean(onnx_correct(module, images, labels, threads)))
 
 
 @torch.no_grad()
