@@ -82,6 +82,10 @@ def main(argv=None) -> int:
     ap.add_argument("--supernet", default=None, help="weights (default: the shipped ones)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    if not Path(args.pairs).is_file():
+        raise SystemExit(f"error: pair file {args.pairs} does not exist; pass the file ofa-mcu collect wrote")
+    if args.k < 2:
+        raise SystemExit(f"error: -k {args.k} re-measures too few subnets; give at least 2 (21 gives 7 per resolution)")
 
     import torch
     from tqdm.auto import tqdm
