@@ -15,32 +15,12 @@ it, and with ``-k`` no larger than what it holds only recomputes the summary (e.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-
-def _read_json(path: str):
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt") as f:
-        return json.load(f)
-
-
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(tmp, "wt") as f:
-        json.dump(data, f)
-    tmp.replace(path)
-
-
-def _read_pairs(path: str) -> list:
-    data = _read_json(path)
-    return data["pairs"] if isinstance(data, dict) else data
 
 
 def _repeats_match(rows: list[dict], pairs: list) -> bool | None:
@@ -92,12 +72,14 @@ def main(argv=None) -> int:
 
     from ofa_mcu.config import get_space
     from ofa_mcu.data import evenly_spaced, get_dataset
+    from ofa_mcu.io import read_json, write_json
     from ofa_mcu.pipeline.build import load_default_supernet
+    from ofa_mcu.train.collect import read_pairs
     from ofa_mcu.train.subnet_eval import ResizedImages, calibrated_subnet, onnx_correct
 
     torch.set_num_threads(args.threads)
-    pairs = _read_pairs(args.pairs)
     cfg = get_space("fashion_mnist")
+    pairs = read_pairs(args.pairs, cfg)
     data = get_dataset("fashion_mnist", augment=False, calib_images=args.calib_images)
     net = load_default_supernet(cfg, args.supernet)
     plain = data.train  # augment=False: the plain training images the calibration subsets come from
@@ -106,7 +88,7 @@ def main(argv=None) -> int:
     calib_b = plain.subset(np.minimum(idx + shift, len(plain) - 1))
     images = ResizedImages(data.holdout, None)
     out = Path(args.out)
-    saved = _read_json(out) if out.exists() else {}
+    saved = read_json(out, "label-noise file") if out.exists() else {}
     rows = saved.get("rows", [])
     # where the rows were measured; a summary for other labels keeps it
     source = saved.get("source") or {"pairs": Path(args.pairs).name, "supernet": args.supernet or "shipped",
@@ -121,11 +103,11 @@ def main(argv=None) -> int:
             if name == "a":
                 row["correct_a"] = np.packbits(ok).tobytes().hex()
         rows.append(row)
-        _write_json(out, {"source": source, "rows": rows})
+        write_json(out, {"source": source, "rows": rows}, indent=None)
         tqdm.write(f"{arch['image_size']} px: label {label:.2f}, calib a {row['acc_a']:.2f}, "
                    f"calib b {row['acc_b']:.2f} ({time.perf_counter() - t0:.0f} s)")
     summary = summarise(rows, pairs)
-    _write_json(out, {"source": source, "rows": rows, "summary": {"labels": Path(args.pairs).name, **summary}})
+    write_json(out, {"source": source, "rows": rows, "summary": {"labels": Path(args.pairs).name, **summary}}, indent=None)
     print(json.dumps(summary, indent=1))
     return 0
 
