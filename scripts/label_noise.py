@@ -33,17 +33,14 @@ def _repeats_match(rows: list[dict], pairs: list) -> bool | None:
 
 def summarise(rows: list[dict], pairs: list) -> dict:
     """Noise figures of the measured ``rows`` and the ceiling they set for the labels ``pairs``."""
-    from ofa_mcu.predictor.ceiling import calibration_noise_sd, eval_noise_sd, tau_ceiling_by_resolution
+    from ofa_mcu.predictor.ceiling import row_noise_sd, tau_ceiling_by_resolution
 
-    n = rows[0]["n_images"]
-    correct = np.stack([np.unpackbits(np.frombuffer(bytes.fromhex(r["correct_a"]), np.uint8))[:n] for r in rows])
-    ev = eval_noise_sd(correct.astype(bool), [r["arch"]["image_size"] for r in rows])
-    cal = calibration_noise_sd([r["acc_a"] for r in rows], [r["acc_b"] for r in rows])
+    ev, cal = row_noise_sd(rows)
     total = float(np.hypot(ev, cal))
     acc = np.array([a for _, a in pairs], dtype=float)
     res = np.array([arch["image_size"] for arch, _ in pairs])
     return {
-        "subnets": len(rows), "eval_images": int(n),
+        "subnets": len(rows), "eval_images": int(rows[0]["n_images"]),
         "eval_noise_sd_of_difference": ev, "calibration_noise_sd_of_difference": cal,
         "noise_sd_of_difference": total,
         "label_sd_by_resolution": {str(int(r)): float(np.std(acc[res == r])) for r in np.unique(res)},
@@ -74,6 +71,7 @@ def main(argv=None) -> int:
     from ofa_mcu.data import evenly_spaced, get_dataset
     from ofa_mcu.io import read_json, write_json
     from ofa_mcu.pipeline.build import load_default_supernet
+    from ofa_mcu.predictor.ceiling import pack_correct
     from ofa_mcu.train.collect import read_pairs
     from ofa_mcu.train.subnet_eval import ResizedImages, calibrated_subnet, onnx_correct
 
@@ -101,7 +99,7 @@ def main(argv=None) -> int:
             ok = onnx_correct(calibrated_subnet(net, arch, cal, args.calib_images), x, y, threads=args.threads)
             row["acc_" + name] = 100.0 * float(ok.mean())
             if name == "a":
-                row["correct_a"] = np.packbits(ok).tobytes().hex()
+                row["correct_a"] = pack_correct(ok)
         rows.append(row)
         write_json(out, {"source": source, "rows": rows}, indent=None)
         tqdm.write(f"{arch['image_size']} px: label {label:.2f}, calib a {row['acc_a']:.2f}, "

@@ -4,8 +4,8 @@ import pytest
 from scipy.stats import kendalltau
 
 from ofa_mcu.errors import UserError
-from ofa_mcu.predictor.ceiling import (calibration_noise_sd, eval_noise_sd, tau_ceiling,
-                                       tau_ceiling_by_resolution)
+from ofa_mcu.predictor.ceiling import (calibration_noise_sd, eval_noise_sd, pack_correct, row_noise_sd,
+                                       tau_ceiling, tau_ceiling_by_resolution)
 
 
 def test_eval_noise_hand_arithmetic():
@@ -77,3 +77,19 @@ def test_tau_ceiling_by_resolution_means_the_resolutions():
     assert set(out) == {"32", "48", "mean"}
     assert out["32"] > out["48"]                            # wider spread, same noise
     assert out["mean"] == pytest.approx((out["32"] + out["48"]) / 2)
+
+
+def test_packed_rows_give_the_noise_of_their_outcomes():
+    """Label-noise rows keep each subnet's outcomes as packed bits; unpacking ignores the padding
+    of an image count that is no multiple of 8 and returns what the outcomes themselves give."""
+    rng = np.random.default_rng(3)
+    n = 1003
+    truth = rng.random(n) < 0.9
+    correct = np.array([np.where(rng.random(n) < 0.05, ~truth, truth) for _ in range(4)])
+    res = [32, 32, 48, 48]
+    acc_a, acc_b = [90.1, 90.4, 91.0, 91.3], [90.2, 90.1, 91.1, 91.4]
+    rows = [{"arch": {"image_size": r}, "n_images": n, "correct_a": pack_correct(c), "acc_a": a, "acc_b": b}
+            for r, c, a, b in zip(res, correct, acc_a, acc_b)]
+    ev, cal = row_noise_sd(rows)
+    assert ev == pytest.approx(eval_noise_sd(correct, groups=res), rel=1e-12)
+    assert cal == pytest.approx(calibration_noise_sd(acc_a, acc_b), rel=1e-12)

@@ -80,3 +80,19 @@ def tau_ceiling_by_resolution(acc: np.ndarray, resolution: np.ndarray, noise_dif
     out = {str(int(r)): tau_ceiling(acc[resolution == r], noise_diff_sd) for r in np.unique(resolution)}
     out["mean"] = float(np.mean(list(out.values())))
     return out
+
+
+def pack_correct(correct: np.ndarray) -> str:
+    """One subnet's per-image outcomes (boolean ``[n]``) as the hex of their packed bits, the
+    form a label-noise row keeps them in (``correct_a``)."""
+    return np.packbits(np.asarray(correct, dtype=bool)).tobytes().hex()
+
+
+def row_noise_sd(rows: list[dict]) -> tuple[float, float]:
+    """Eval-sample and calibration error (sd of a difference, points) of label-noise rows: each
+    row one subnet's ``arch``, ``n_images``, ``correct_a`` (:func:`pack_correct`) and its
+    accuracies ``acc_a`` and ``acc_b`` under two disjoint calibration samples."""
+    n = rows[0]["n_images"]
+    correct = np.stack([np.unpackbits(np.frombuffer(bytes.fromhex(r["correct_a"]), np.uint8))[:n] for r in rows])
+    ev = eval_noise_sd(correct.astype(bool), np.array([r["arch"]["image_size"] for r in rows]))
+    return ev, calibration_noise_sd([r["acc_a"] for r in rows], [r["acc_b"] for r in rows])
