@@ -136,7 +136,8 @@ def test_shipped_predictor_needs_no_torch_and_predicts_one_and_many():
             "b = sample_batch(np.random.default_rng(0), 10000, p.space)\n"
             "y = p.predict_batch(b)\n"
             "assert y.shape == (10000,) and y.dtype == np.float64\n"
-            "assert abs(p.predict(b.take([7]).to_dicts()[0]) - y[7]) < 1e-9\n"
+            # one row and 10,000 rows take different BLAS paths: float rounding only (measured 4e-7)
+            "assert abs(p.predict(b.take([7]).to_dicts()[0]) - y[7]) < 1e-5\n"
             "assert 'torch' not in sys.modules, 'inference imported torch'\n"
             "print(float(y.min()), float(y.max()))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
