@@ -63,11 +63,28 @@ def find_port(board: Board, port: str | None = None, ports: Iterable | None = No
     return found[0]
 
 
+def _open_keeping_input(serial, url: str, baud: int):
+    """pyserial's ``open()`` ends by discarding the input already received; a monitor wants those
+    bytes (a board or QEMU can print its whole run between the connect and that flush)."""
+    port = serial.serial_for_url(url, baudrate=baud, timeout=0.2, do_not_open=True)
+    # socket:// flushes through reset_input_buffer, POSIX ports through _reset_input_buffer
+    # (pyserial 3.5): both are shadowed for the open() call only.
+    flushes = [name for name in ("reset_input_buffer", "_reset_input_buffer") if hasattr(port, name)]
+    for name in flushes:
+        setattr(port, name, lambda: None)
+    try:
+        port.open()
+    finally:
+        for name in flushes:
+            delattr(port, name)
+    return port
+
+
 def open_port(url: str, baud: int, wait_s: float = 10.0, open_fn: Callable | None = None):
     """The opened port; retries for ``wait_s`` seconds while it is absent (USB CDC ports come
     back a moment after the board resets)."""
     serial = _serial()
-    open_fn = open_fn or (lambda: serial.serial_for_url(url, baudrate=baud, timeout=0.2))
+    open_fn = open_fn or (lambda: _open_keeping_input(serial, url, baud))
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -86,6 +103,16 @@ def monitor(port, *, timeout: float | None = None, echo: Callable[[str], None] =
     deadline = None if timeout is None else time.monotonic() + timeout
     buf = b""
     verdict = None
+
+    def take(raw: bytes) -> int | None:
+        nonlocal verdict
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        echo(line)
+        if m := SELF_TEST_RE.match(line):
+            verdict = m.group(1)
+        m = STATUS_RE.match(line)
+        return int(m.group(1)) if m else None
+
     try:
         while deadline is None or time.monotonic() < deadline:
             try:
@@ -93,18 +120,18 @@ def monitor(port, *, timeout: float | None = None, echo: Callable[[str], None] =
                 # than is there could meet the end of a socket stream and lose what it had.
                 chunk = port.read(max(1, port.in_waiting))
             except (serial.SerialException, OSError) as exc:
+                # A board (or QEMU) that stops right after its status line can take the line's
+                # last byte with it: the unterminated tail still counts.
+                if buf and (status := take(buf)) is not None:
+                    return status
                 raise UserError(f"the serial port went away ({exc}); did the board reset or unplug?") from None
             if not chunk:
                 continue
             buf += chunk
             *lines, buf = buf.split(b"\n")
             for raw in lines:
-                line = raw.decode("utf-8", errors="replace").rstrip("\r")
-                echo(line)
-                if m := SELF_TEST_RE.match(line):
-                    verdict = m.group(1)
-                if m := STATUS_RE.match(line):
-                    return int(m.group(1))
+                if (status := take(raw)) is not None:
+                    return status
     except KeyboardInterrupt:
         echo("ofa-mcu: monitor stopped (Ctrl-C)")
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
 import time
 from types import SimpleNamespace
@@ -126,3 +127,82 @@ def test_flash_monitor_on_a_qemu_board_is_the_run_itself(tmp_path, capfd):
     out = capfd.readouterr().out
     assert "-serial stdio" in out and "1/1 outputs match TFLite-Micro" in out and "ofa: status 0" in out
     assert "$ monitor" not in out
+
+
+def test_monitor_keeps_what_the_board_printed_before_the_port_opened(pty):
+    """pyserial's open() flushes the input; a board (or QEMU) that printed its run in between
+    would otherwise be lost."""
+    master, path = pty
+    os.write(master, b"ofa: self-test PASS: class 2\nofa: status 5\n")
+    time.sleep(0.1)
+    lines: list[str] = []
+    assert monitor(open_port(path, 115200), timeout=5, echo=lines.append) == 5
+    assert lines == ["ofa: self-test PASS: class 2", "ofa: status 5"]
+
+
+def _tcp_board(payload: bytes) -> str:
+    """A TCP 'board' that prints ``payload`` to its first client and hangs up (QEMU's
+    ``-serial tcp:...,server=on`` when the firmware exits)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def run():
+        conn, _ = srv.accept()
+        conn.sendall(payload)
+        conn.close()
+        srv.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return f"socket://127.0.0.1:{srv.getsockname()[1]}"
+
+
+def test_monitor_over_a_socket_reads_to_the_hang_up():
+    lines: list[str] = []
+    # the status line's last byte lost with the board's exit: the unterminated tail still counts
+    assert monitor(open_port(_tcp_board(b"ofa: boot\r\nofa: status 0"), 115200), timeout=20, echo=lines.append) == 0
+    assert lines == ["ofa: boot", "ofa: status 0"]
+    port = open_port(_tcp_board(b"ofa: boot\r\nofa: infer"), 115200)
+    with pytest.raises(UserError, match=r"the serial port went away \(.*socket disconnected\); did the board reset"):
+        monitor(port, timeout=20, echo=lambda s: None)
+
+
+def test_flash_monitor_opens_a_probes_port_before_the_reset(tmp_path, reference_dir, monkeypatch, capsys):
+    """An ST-LINK board prints right after the flash's reset; a port opened after the flash
+    tool exits would miss it (as a real VCP drops what arrives while no one has it open). Here
+    the 'board' is a TCP port that prints to the clients connected when the stand-in openocd
+    resets it."""
+    from codegen.project import emit_project
+
+    assert load_board("stm32f746g-disco").console_spec.open_before_flash
+    assert not load_board("rpi-pico").console_spec.open_before_flash
+    vww = (reference_dir / "external_models" / "vww_96_int8.tflite").read_bytes()
+    proj = emit_project(vww, "stm32f746g-disco", tmp_path / "p", labels=["a", "b"], arena_bytes=200_000, model_name="vww")
+    (proj / "build").mkdir(exist_ok=True)
+    (proj / "build/app.elf").write_bytes(b"\x7fELF")
+    reset = tmp_path / "reset"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "openocd").write_text(f"#!/bin/sh\ntouch {reset}\nsleep 0.5\n")
+    (bin_dir / "openocd").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(0.05)
+    clients: list[socket.socket] = []
+
+    def board():
+        while not reset.exists():
+            try:
+                clients.append(srv.accept()[0])
+            except socket.timeout:
+                pass
+        for c in clients:  # what the firmware prints after reset reaches only open ports
+            c.sendall(b"ofa: vww on stm32f746g-disco\r\nofa: status 0\r\n")
+            c.close()
+        srv.close()
+
+    threading.Thread(target=board, daemon=True).start()
+    url = f"socket://127.0.0.1:{srv.getsockname()[1]}"
+    assert cli_main(["flash", str(proj), "--no-build", "--monitor", "--port", url, "--monitor-timeout", "20"]) == 0
+    out = capsys.readouterr().out
+    assert out.index(f"$ monitor {url}") < out.index("openocd -f board/stm32f7discovery.cfg")
+    assert "ofa: vww on stm32f746g-disco" in out and "ofa: status 0" in out

@@ -71,6 +71,9 @@ class ConsoleSpec:
 
     ``host`` tells the user what the port is called on the computer; ``usb_ids`` are the
     ``VID:PID`` pairs (hex) ``flash --monitor`` looks for when no ``--port`` is given.
+    ``open_before_flash``: the port belongs to the debug probe (an ST-LINK's virtual COM port)
+    and stays while the target is flashed and reset, so ``flash --monitor`` opens it first and
+    keeps the lines the firmware prints right after reset.
     """
 
     default: str
@@ -78,6 +81,7 @@ class ConsoleSpec:
     baud: int
     host: str
     usb_ids: tuple[str, ...] = ()
+    open_before_flash: bool = False
     uart: str | None = None
     tx: str | None = None
     rx: str | None = None
@@ -97,7 +101,7 @@ class ConsoleSpec:
     def to_dict(self) -> dict:
         """Plain-JSON form."""
         return {"default": self.default, "choices": list(self.choices), "baud": self.baud, "host": self.host,
-                "usb_ids": list(self.usb_ids), "uart": self.uart, "tx": self.tx, "rx": self.rx, "af": self.af,
+                "usb_ids": list(self.usb_ids), "open_before_flash": self.open_before_flash, "uart": self.uart, "tx": self.tx, "rx": self.rx, "af": self.af,
                 "uart_clock_hz": self.uart_clock_hz}
 
 
@@ -117,7 +121,8 @@ def parse_console(table: dict, family: str, clock: ClockPlan, where: str) -> Con
         if not re.fullmatch(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{4}", x):
             raise UserError(f"{where}: usb_ids entry {x!r} is not VID:PID in hex (e.g. 0483:374b); fix the board file")
     uart = optional(table, "uart", str, where)
-    spec = dict(default=default, choices=choices, baud=baud, host=need(table, "host", str, where), usb_ids=usb_ids)
+    spec = dict(default=default, choices=choices, baud=baud, host=need(table, "host", str, where), usb_ids=usb_ids,
+                open_before_flash=optional(table, "open_before_flash", bool, where, False))
     if "uart" in choices:
         if uart is None:
             raise UserError(f"{where}: a uart console needs uart = \"USART1\" (the peripheral); fix the board file")

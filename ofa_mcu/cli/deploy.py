@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 from pathlib import Path
@@ -368,12 +369,13 @@ def _monitor_target(args: argparse.Namespace, board, manifest: dict) -> bool:
     return not board.is_qemu
 
 
-def _run_monitor(args: argparse.Namespace, board) -> int:
-    from codegen.monitor import find_port, monitor, open_port
+def _open_monitor(args: argparse.Namespace, board):
+    """The board's serial port, opened (found by its USB id unless ``--port`` names it)."""
+    from codegen.monitor import find_port, open_port
 
     port = find_port(board, args.port)
     print(f"$ monitor {port} at {board.console_spec.baud} Bd (Ctrl-C ends)")
-    return monitor(open_port(port, board.console_spec.baud), timeout=args.monitor_timeout)
+    return open_port(port, board.console_spec.baud)
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
@@ -399,10 +401,20 @@ def cmd_flash(args: argparse.Namespace) -> int:
             print(f"# then the serial console: python3 -m serial.tools.miniterm {args.port or '<PORT>'} "
                   f"{p.board.console_spec.baud}")
         return 0
-    res = run_plan(project, p, build=not args.no_build)
-    for line in _run_summary(project, manifest, p.board, res):
-        print(line)
-    return _run_monitor(args, p.board) if watch and res.returncode == 0 else res.returncode
+    from codegen.monitor import monitor
+
+    with contextlib.ExitStack() as ports:  # closes a port opened early if the flash fails
+        # A probe's port (ST-LINK VCP) is opened before the flash's reset, else after it (USB CDC and
+        # USB-UART ports come and go with the board, or are the flasher's own port).
+        early = None
+        if watch and p.board.console_spec.open_before_flash:
+            early = ports.enter_context(_open_monitor(args, p.board))
+        res = run_plan(project, p, build=not args.no_build)
+        for line in _run_summary(project, manifest, p.board, res):
+            print(line)
+        if not watch or res.returncode != 0:
+            return res.returncode
+        return monitor(early or _open_monitor(args, p.board), timeout=args.monitor_timeout)
 
 
 def _run_summary(project: Path, manifest: dict, board, res) -> list[str]:
