@@ -95,6 +95,23 @@ def open_port(url: str, baud: int, wait_s: float = 10.0, open_fn: Callable | Non
             time.sleep(0.25)
 
 
+def reset_board(port, line: str, pulse_s: float = 0.1) -> bool:
+    """Reset the board behind ``port`` through a modem line (``"rts"``: DTR released so the chip
+    boots from flash, then RTS pulsed, which pulls EN low on an ESP32 DevKitC: esptool's
+    ``hard_reset``). False when the port has no such line (the user presses RESET instead)."""
+    if line != "rts":
+        raise UserError(f"cannot reset a board through {line!r}; the board file's reset_on_open must be rts")
+    serial = _serial()
+    try:
+        port.dtr = False
+        port.rts = True
+        time.sleep(pulse_s)
+        port.rts = False
+    except (serial.SerialException, OSError):
+        return False
+    return True
+
+
 def monitor(port, *, timeout: float | None = None, echo: Callable[[str], None] = print) -> int:
     """Print the lines ``port`` (an open pyserial port) delivers. Returns the firmware's status
     from its ``ofa: status N`` line; on ``timeout`` or Ctrl-C, 0 if the self-test passed or had
@@ -141,4 +158,4 @@ def monitor(port, *, timeout: float | None = None, echo: Callable[[str], None] =
     return 1 if verdict == "FAIL" else 0
 
 
-__all__ = ["find_port", "matching_ports", "monitor", "open_port"]
+__all__ = ["find_port", "matching_ports", "monitor", "open_port", "reset_board"]

@@ -173,6 +173,8 @@ def test_impossible_clock_plans_are_one_line_errors_naming_the_field(board, chan
     ({"uart": "USART9"}, r"\[console\]: uart 'USART9' is not one of"),
     ({"baud": 10_000_000}, r"\[console\]: baud = 10000000 is out of range"),
     ({"usb_ids": ["0483-374b"]}, r"\[console\]: usb_ids entry '0483-374b' is not VID:PID"),
+    ({"reset_on_open": "dtr"}, r"\[console\]: reset_on_open 'dtr' is not one of rts; fix the board file"),
+    ({"open_before_flash": "yes"}, r"\[console\]: 'open_before_flash' must be bool"),
 ])
 def test_bad_consoles_are_one_line_errors(changes, message):
     with pytest.raises(UserError, match=message):

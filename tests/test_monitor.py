@@ -8,6 +8,7 @@ import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -165,44 +166,116 @@ def test_monitor_over_a_socket_reads_to_the_hang_up():
         monitor(port, timeout=20, echo=lambda s: None)
 
 
-def test_flash_monitor_opens_a_probes_port_before_the_reset(tmp_path, reference_dir, monkeypatch, capsys):
-    """An ST-LINK board prints right after the flash's reset; a port opened after the flash
-    tool exits would miss it (as a real VCP drops what arrives while no one has it open). Here
-    the 'board' is a TCP port that prints to the clients connected when the stand-in openocd
-    resets it."""
-    from codegen.project import emit_project
+@pytest.fixture(scope="module")
+def tiny_tflite() -> bytes:
+    from codegen.native import testmodels as tm
 
-    assert load_board("stm32f746g-disco").console_spec.open_before_flash
-    assert not load_board("rpi-pico").console_spec.open_before_flash
-    vww = (reference_dir / "external_models" / "vww_96_int8.tflite").read_bytes()
-    proj = emit_project(vww, "stm32f746g-disco", tmp_path / "p", labels=["a", "b"], arena_bytes=200_000, model_name="vww")
-    (proj / "build").mkdir(exist_ok=True)
-    (proj / "build/app.elf").write_bytes(b"\x7fELF")
-    reset = tmp_path / "reset"
+    m, shape = tm.head_model(hw=4, c=8, classes=3, seed=4)
+    return tm.convert(m, shape)
+
+
+def _stand_in(tmp_path: Path, monkeypatch, tool: str, script: str) -> None:
+    """A flash tool on PATH that runs ``script`` (no board is attached here)."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "openocd").write_text(f"#!/bin/sh\ntouch {reset}\nsleep 0.5\n")
-    (bin_dir / "openocd").chmod(0o755)
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / tool).write_text(f"#!/bin/sh\n{script}\n")
+    (bin_dir / tool).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
 
+
+def _board_on_tcp(reset: Path) -> str:
+    """A 'board' on a TCP port: what it prints when ``reset`` appears reaches only the clients
+    connected at that moment (as a real VCP drops what arrives while no one has it open)."""
     srv = socket.create_server(("127.0.0.1", 0))
     srv.settimeout(0.05)
     clients: list[socket.socket] = []
 
-    def board():
+    def run():
         while not reset.exists():
             try:
                 clients.append(srv.accept()[0])
             except socket.timeout:
                 pass
-        for c in clients:  # what the firmware prints after reset reaches only open ports
+        for c in clients:
             c.sendall(b"ofa: vww on stm32f746g-disco\r\nofa: status 0\r\n")
             c.close()
         srv.close()
 
-    threading.Thread(target=board, daemon=True).start()
-    url = f"socket://127.0.0.1:{srv.getsockname()[1]}"
+    threading.Thread(target=run, daemon=True).start()
+    return f"socket://127.0.0.1:{srv.getsockname()[1]}"
+
+
+def test_flash_monitor_opens_a_probes_port_before_the_reset(tmp_path, tiny_tflite, monkeypatch, capsys):
+    """An ST-LINK board prints right after the flash's reset: a port opened once the flash tool
+    has exited would miss it."""
+    from codegen.project import emit_project
+
+    assert load_board("stm32f746g-disco").console_spec.open_before_flash
+    assert not load_board("rpi-pico").console_spec.open_before_flash
+    proj = emit_project(tiny_tflite, "stm32f746g-disco", tmp_path / "p", labels=["a", "b", "c"], model_name="head")
+    (proj / "build").mkdir(exist_ok=True)
+    (proj / "build/app.elf").write_bytes(b"\x7fELF")
+    reset = tmp_path / "reset"
+    _stand_in(tmp_path, monkeypatch, "openocd", f"touch {reset}; sleep 0.5")
+    url = _board_on_tcp(reset)
     assert cli_main(["flash", str(proj), "--no-build", "--monitor", "--port", url, "--monitor-timeout", "20"]) == 0
     out = capsys.readouterr().out
     assert out.index(f"$ monitor {url}") < out.index("openocd -f board/stm32f7discovery.cfg")
     assert "ofa: vww on stm32f746g-disco" in out and "ofa: status 0" in out
+
+
+def test_flash_monitor_resets_an_esp32_through_its_port_after_esptool(tmp_path, tiny_tflite, monkeypatch, capsys):
+    """esptool needs the DevKitC's port and leaves the board running: the monitor opens the
+    port after it, then resets the board through RTS (a socket has no RTS line: the 'board'
+    prints to whoever is connected, and the CLI says to press RESET where the pulse fails)."""
+    from codegen.project import emit_project
+
+    proj = emit_project(tiny_tflite, "esp32-s3-devkitc", tmp_path / "p", build_system="esp-idf",
+                        labels=["a", "b", "c"], model_name="head")
+    (proj / "build").mkdir(exist_ok=True)
+    for name in ("flash_args", "app.elf"):
+        (proj / "build" / name).write_text("")
+    _stand_in(tmp_path, monkeypatch, "esptool.py", "exit 0")
+    srv = socket.create_server(("127.0.0.1", 0))
+    url = f"socket://127.0.0.1:{srv.getsockname()[1]}"
+
+    def board():
+        conn, _ = srv.accept()
+        conn.sendall(b"ofa: status 0\r\n")
+        conn.close()
+        srv.close()
+
+    threading.Thread(target=board, daemon=True).start()
+    assert cli_main(["flash", str(proj), "--no-build", "--monitor", "--port", url, "--monitor-timeout", "20"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("esptool.py --chip esp32s3") < out.index(f"$ monitor {url}") < out.index("$ reset the board through RTS")
+
+
+class _ModemLines:
+    """What a monitor does to a port's modem lines, in order (ptys and sockets have none to watch)."""
+
+    def __init__(self, broken: bool = False):
+        self.calls: list[tuple[str, bool, float]] = []
+        self.broken = broken
+
+    def __setattr__(self, name, value):
+        if name in ("dtr", "rts"):
+            if self.broken:
+                raise serial.SerialException("[Errno 25] Inappropriate ioctl for device")
+            self.calls.append((name, value, time.monotonic()))
+        else:
+            object.__setattr__(self, name, value)
+
+
+def test_reset_board_pulses_rts_with_dtr_released_like_esptools_hard_reset():
+    from codegen.monitor import reset_board
+
+    port = _ModemLines()
+    assert reset_board(port, "rts", pulse_s=0.05)
+    assert [c[:2] for c in port.calls] == [("dtr", False), ("rts", True), ("rts", False)]
+    assert port.calls[2][2] - port.calls[1][2] >= 0.05
+    assert not reset_board(_ModemLines(broken=True), "rts")
+    with pytest.raises(UserError, match="reset_on_open must be rts"):
+        reset_board(port, "dtr")
+    assert load_board("esp32-s3-devkitc").console_spec.reset_on_open == "rts"
+    assert load_board("stm32f746g-disco").console_spec.reset_on_open is None

@@ -43,6 +43,8 @@ UART_BUS = {
     "rp2040": {"UART0": "peri"},
     "esp32s3": {"UART0": "apb"},
 }
+# Modem lines a monitor can reset a board with once its port is open.
+RESET_LINES = ("rts",)
 PIN_RE = re.compile(r"^P([A-K])(\d{1,2})$")
 MAX_BAUD_ERROR = 0.02
 
@@ -73,7 +75,10 @@ class ConsoleSpec:
     ``VID:PID`` pairs (hex) ``flash --monitor`` looks for when no ``--port`` is given.
     ``open_before_flash``: the port belongs to the debug probe (an ST-LINK's virtual COM port)
     and stays while the target is flashed and reset, so ``flash --monitor`` opens it first and
-    keeps the lines the firmware prints right after reset.
+    keeps the lines the firmware prints right after reset. ``reset_on_open`` (``"rts"``): the
+    port resets the board through a modem line once opened (the ESP32 DevKitC's auto-reset
+    circuit: RTS drives EN), as ``idf.py monitor`` does, since the flash tool needs the port
+    itself and the board has printed its run by the time the monitor can open it.
     """
 
     default: str
@@ -82,6 +87,7 @@ class ConsoleSpec:
     host: str
     usb_ids: tuple[str, ...] = ()
     open_before_flash: bool = False
+    reset_on_open: str | None = None
     uart: str | None = None
     tx: str | None = None
     rx: str | None = None
@@ -101,7 +107,8 @@ class ConsoleSpec:
     def to_dict(self) -> dict:
         """Plain-JSON form."""
         return {"default": self.default, "choices": list(self.choices), "baud": self.baud, "host": self.host,
-                "usb_ids": list(self.usb_ids), "open_before_flash": self.open_before_flash, "uart": self.uart, "tx": self.tx, "rx": self.rx, "af": self.af,
+                "usb_ids": list(self.usb_ids), "open_before_flash": self.open_before_flash,
+                "reset_on_open": self.reset_on_open, "uart": self.uart, "tx": self.tx, "rx": self.rx, "af": self.af,
                 "uart_clock_hz": self.uart_clock_hz}
 
 
@@ -123,6 +130,8 @@ def parse_console(table: dict, family: str, clock: ClockPlan, where: str) -> Con
     uart = optional(table, "uart", str, where)
     spec = dict(default=default, choices=choices, baud=baud, host=need(table, "host", str, where), usb_ids=usb_ids,
                 open_before_flash=optional(table, "open_before_flash", bool, where, False))
+    if (reset := optional(table, "reset_on_open", str, where)) is not None:
+        spec["reset_on_open"] = choice(reset, RESET_LINES, "reset_on_open", where)
     if "uart" in choices:
         if uart is None:
             raise UserError(f"{where}: a uart console needs uart = \"USART1\" (the peripheral); fix the board file")
@@ -146,4 +155,4 @@ def parse_console(table: dict, family: str, clock: ClockPlan, where: str) -> Con
     return ConsoleSpec(**spec)
 
 
-__all__ = ["ConsoleSpec", "FAMILY_KINDS", "KINDS", "Pin", "UART_BUS", "parse_console", "parse_pin"]
+__all__ = ["ConsoleSpec", "FAMILY_KINDS", "KINDS", "Pin", "RESET_LINES", "UART_BUS", "parse_console", "parse_pin"]

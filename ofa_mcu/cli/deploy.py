@@ -370,12 +370,18 @@ def _monitor_target(args: argparse.Namespace, board, manifest: dict) -> bool:
 
 
 def _open_monitor(args: argparse.Namespace, board):
-    """The board's serial port, opened (found by its USB id unless ``--port`` names it)."""
-    from codegen.monitor import find_port, open_port
+    """The board's serial port, opened (found by its USB id unless ``--port`` names it), and the
+    board reset through it where its console says so (``reset_on_open``)."""
+    from codegen.monitor import find_port, open_port, reset_board
 
-    port = find_port(board, args.port)
-    print(f"$ monitor {port} at {board.console_spec.baud} Bd (Ctrl-C ends)")
-    return open_port(port, board.console_spec.baud)
+    name = find_port(board, args.port)
+    print(f"$ monitor {name} at {board.console_spec.baud} Bd (Ctrl-C ends)")
+    port = open_port(name, board.console_spec.baud)
+    if line := board.console_spec.reset_on_open:
+        print(f"$ reset the board through {line.upper()} (as idf.py monitor does)")
+        if not reset_board(port, line):
+            print(f"(the port has no {line.upper()} line: press the board's RESET button to see its run)")
+    return port
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
@@ -414,7 +420,8 @@ def cmd_flash(args: argparse.Namespace) -> int:
             print(line)
         if not watch or res.returncode != 0:
             return res.returncode
-        return monitor(early or _open_monitor(args, p.board), timeout=args.monitor_timeout)
+        port = early if early is not None else _open_monitor(args, p.board)
+        return monitor(port, timeout=args.monitor_timeout)
 
 
 def _run_summary(project: Path, manifest: dict, board, res) -> list[str]:
