@@ -236,16 +236,7 @@ def test_flash_monitor_resets_an_esp32_through_its_port_after_esptool(tmp_path, 
     for name in ("flash_args", "app.elf"):
         (proj / "build" / name).write_text("")
     _stand_in(tmp_path, monkeypatch, "esptool.py", "exit 0")
-    srv = socket.create_server(("127.0.0.1", 0))
-    url = f"socket://127.0.0.1:{srv.getsockname()[1]}"
-
-    def board():
-        conn, _ = srv.accept()
-        conn.sendall(b"ofa: status 0\r\n")
-        conn.close()
-        srv.close()
-
-    threading.Thread(target=board, daemon=True).start()
+    url = _tcp_board(b"ofa: status 0\r\n")
     assert cli_main(["flash", str(proj), "--no-build", "--monitor", "--port", url, "--monitor-timeout", "20"]) == 0
     out = capsys.readouterr().out
     assert out.index("esptool.py --chip esp32s3") < out.index(f"$ monitor {url}") < out.index("$ reset the board through RTS")
