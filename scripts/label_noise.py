@@ -68,22 +68,20 @@ def main(argv=None) -> int:
     from tqdm.auto import tqdm
 
     from ofa_mcu.config import get_space
-    from ofa_mcu.data import evenly_spaced, get_dataset
+    from ofa_mcu.data import get_dataset
     from ofa_mcu.io import read_json, write_json
     from ofa_mcu.pipeline.build import load_default_supernet
     from ofa_mcu.predictor.ceiling import pack_correct
     from ofa_mcu.train.collect import read_pairs
-    from ofa_mcu.train.subnet_eval import ResizedImages, calibrated_subnet, onnx_correct
+    from ofa_mcu.train.subnet_eval import ResizedImages, calibrated_subnet, disjoint_calibration, onnx_correct
 
     torch.set_num_threads(args.threads)
     cfg = get_space("fashion_mnist")
     pairs = read_pairs(args.pairs, cfg)
     data = get_dataset("fashion_mnist", augment=False, calib_images=args.calib_images)
     net = load_default_supernet(cfg, args.supernet)
-    plain = data.train  # augment=False: the plain training images the calibration subsets come from
-    idx = evenly_spaced(len(plain), args.calib_images)
-    shift = max(1, len(plain) // (2 * args.calib_images))
-    calib_b = plain.subset(np.minimum(idx + shift, len(plain) - 1))
+    # augment=False: data.train holds the plain training images the calibration samples come from
+    calib_b = disjoint_calibration(data.train, args.calib_images)
     images = ResizedImages(data.holdout, None)
     out = Path(args.out)
     saved = read_json(out, "label-noise file") if out.exists() else {}
@@ -111,4 +109,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ofa_mcu.errors import UserError
+
+    try:
+        sys.exit(main())
+    except UserError as exc:
+        sys.exit(f"error: {exc}")

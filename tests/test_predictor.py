@@ -128,6 +128,53 @@ def test_shipped_fashion_mnist_predictor_ranks_at_the_label_noise_ceiling():
     assert pred.meta["baselines"]["lab"]["mean_kendall_tau_within_resolution"] < ceiling["mean"] - 0.15
 
 
+def _flat(d: dict, prefix: str = "") -> dict:
+    """A nested dict's leaves keyed by their dotted path."""
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+
+def test_shipped_fashion_mnist_predictor_against_its_reference_labels():
+    """scripts/reference_labels.py re-measured every subnet the shipped predictor held out of its
+    fit on 20,000 images (holdout + test) under two calibration samples. The rows are exactly
+    those subnets, their holdout figure under the collect calibration repeats the shipped label,
+    the recorded summary recomputes from the rows and the shipped model, and the reference labels
+    carry less noise (a higher ceiling) than the shipped ones."""
+    from ofa_mcu.assets import asset
+    from ofa_mcu.predictor.reference import reference_summary
+    from ofa_mcu.space.batch import ArchBatch
+
+    with gzip.open(asset("predictors", "fashion_mnist", "reference_labels.json.gz"), "rt") as f:
+        ref = json.load(f)
+    rows, rec = ref["rows"], ref["summary"]
+    pred = load_predictor("fashion_mnist")
+    held = held_out(pred, load_pairs([asset("pairs", f) for f in pred.meta["data"]["files"]], FASHION_MNIST))
+    assert [r["arch"] for r in rows] == held.batch.to_dicts()
+    assert [r["label"] for r in rows] == pytest.approx(held.acc, abs=1e-9)
+    assert [r["acc_a_holdout"] for r in rows] == pytest.approx(held.acc, abs=0.006)
+    assert {r["n_images"] for r in rows} == {20_000}
+    for r in rows:
+        assert r["acc_a"] == pytest.approx((r["acc_a_holdout"] + r["acc_a_test"]) / 2, abs=1e-9)
+        assert r["reference"] == pytest.approx((r["acc_a"] + r["acc_b"]) / 2, abs=1e-9)
+
+    with gzip.open(asset("predictors", "fashion_mnist", "label_noise.json.gz"), "rt") as f:
+        noise = json.load(f)["summary"]
+    y = pred.predict_batch(ArchBatch.from_dicts([r["arch"] for r in rows], FASHION_MNIST))
+    summary = reference_summary(rows, y, noise["noise_sd_of_difference"])
+    flat, recorded = _flat(summary), _flat(rec)
+    for key, value in flat.items():
+        assert value == pytest.approx(recorded[key], abs=1e-6), key
+    shipped = pred.meta["metrics"]["mean_kendall_tau_within_resolution"]
+    assert summary["predictor_vs_shipped_labels"]["mean_kendall_tau_within_resolution"] == pytest.approx(shipped)
+    assert summary["reference_noise_sd_of_difference"] < 0.8 * noise["noise_sd_of_difference"]
+    ceiling = summary["reference_tau_ceiling"]["mean"]
+    assert ceiling > noise["tau_ceiling"]["mean"]
+    tau = summary["predictor_vs_reference_labels"]["mean_kendall_tau_within_resolution"]
+    assert ceiling - 0.06 <= tau <= ceiling + 0.05
+
+
 def test_shipped_predictor_needs_no_torch_and_predicts_one_and_many():
     code = ("import sys, numpy as np\n"
             "from ofa_mcu.predictor import load_predictor\n"

@@ -4,8 +4,8 @@ import pytest
 from scipy.stats import kendalltau
 
 from ofa_mcu.errors import UserError
-from ofa_mcu.predictor.ceiling import (calibration_noise_sd, eval_noise_sd, pack_correct, row_noise_sd,
-                                       tau_ceiling, tau_ceiling_by_resolution)
+from ofa_mcu.predictor.ceiling import (calibration_noise_sd, disattenuated_tau, eval_noise_sd, pack_correct,
+                                       row_noise_sd, tau_ceiling, tau_ceiling_by_resolution)
 
 
 def test_eval_noise_hand_arithmetic():
@@ -93,3 +93,20 @@ def test_packed_rows_give_the_noise_of_their_outcomes():
     ev, cal = row_noise_sd(rows)
     assert ev == pytest.approx(eval_noise_sd(correct, groups=res), rel=1e-12)
     assert cal == pytest.approx(calibration_noise_sd(acc_a, acc_b), rel=1e-12)
+
+
+def test_disattenuated_tau_recovers_the_tau_against_the_truth():
+    """Simulated: a predictor with its own error, labels with theirs; correcting its tau against
+    the labels by their ceiling gives its tau against the true values."""
+    rng = np.random.default_rng(1)
+    truth = rng.normal(92.0, 0.35, 20_000)
+    pred = truth + rng.normal(0.0, 0.08, truth.size)
+    labels = truth + rng.normal(0.0, 0.2 / np.sqrt(2.0), truth.size)  # sd of a difference 0.2
+    observed = kendalltau(pred, labels).statistic
+    ceiling = tau_ceiling(labels, 0.2)
+    assert observed < ceiling
+    assert disattenuated_tau(observed, ceiling) == pytest.approx(kendalltau(pred, truth).statistic, abs=0.01)
+    assert disattenuated_tau(ceiling, ceiling) == pytest.approx(1.0)
+    assert disattenuated_tau(0.9, 0.8) == 1.0              # chance above the ceiling is capped
+    with pytest.raises(UserError, match="in \\(0, 1\\]"):
+        disattenuated_tau(0.5, 0.0)

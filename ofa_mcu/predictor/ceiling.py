@@ -73,6 +73,18 @@ def tau_ceiling(acc: np.ndarray, noise_diff_sd: float) -> float:
     return 2.0 / math.pi * math.asin(rho)
 
 
+def disattenuated_tau(tau_observed: float, tau_ceiling_of_labels: float) -> float:
+    """Estimated Kendall tau between a predictor and the *true* accuracies, from its tau against
+    noisy labels and those labels' ceiling (Spearman's correction for attenuation on the
+    Gaussian scale): correlations multiply along truth -> labels, so
+    ``rho(pred, truth) = rho(pred, labels) / rho(truth, labels)``, each ``rho = sin(pi/2 * tau)``.
+    Capped at 1; an estimate, as uncertain as both inputs."""
+    if not 0.0 < tau_ceiling_of_labels <= 1.0:
+        raise UserError(f"a tau ceiling must lie in (0, 1], got {tau_ceiling_of_labels}")
+    rho = math.sin(math.pi / 2.0 * tau_observed) / math.sin(math.pi / 2.0 * tau_ceiling_of_labels)
+    return 2.0 / math.pi * math.asin(max(-1.0, min(1.0, rho)))
+
+
 def tau_ceiling_by_resolution(acc: np.ndarray, resolution: np.ndarray, noise_diff_sd: float) -> dict:
     """:func:`tau_ceiling` per resolution (keys: the resolution as a string) and their unweighted
     mean (key ``"mean"``), the figure to set beside a predictor's mean within-resolution tau."""

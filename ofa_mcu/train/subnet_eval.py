@@ -28,6 +28,15 @@ def calibrated_subnet(supernet, arch: dict, calib_dataset, calib_images: int = 2
     return sub.eval()
 
 
+def disjoint_calibration(plain_train, calib_images: int):
+    """A second BN-calibration sample of ``calib_images`` plain training images, disjoint from the
+    evenly spaced one the datasets' ``calib`` split holds (the same spacing shifted half a stride):
+    measuring a subnet under both shows how much its accuracy owes to the calibration sample."""
+    idx = evenly_spaced(len(plain_train), calib_images)
+    shift = max(1, len(plain_train) // (2 * calib_images))
+    return plain_train.subset(np.minimum(idx + shift, len(plain_train) - 1))
+
+
 class ResizedImages:
     """``n`` evenly spaced images of a dataset (all by default) as arrays, resized once per
     resolution and kept (:func:`ofa_mcu.data.load_images`)."""
