@@ -78,3 +78,19 @@ def test_collect_appends_and_resumes(tmp_path):
 
     loaded = load_pairs([out], FASHION_MNIST)
     assert loaded.batch.to_dicts() == [a for a, _ in again] and loaded.acc.tolist() == [x for _, x in again]
+
+
+def test_the_second_calibration_sample_is_disjoint_from_the_first():
+    """scripts/label_noise.py and scripts/reference_labels.py measure each subnet under the
+    datasets' calibration sample and under this one: same size, plain training images, no image
+    in common, spread over the whole training set like the first."""
+    from ofa_mcu.data import get_dataset
+    from ofa_mcu.train.subnet_eval import disjoint_calibration
+
+    data = get_dataset("fashion_mnist", augment=False, calib_images=2000)
+    b = disjoint_calibration(data.train, 2000)
+    a_idx, b_idx = set(data.calib.indices.tolist()), set(b.indices.tolist())
+    assert len(b) == len(b_idx) == len(a_idx) == 2000
+    assert not a_idx & b_idx and b_idx <= set(data.train.indices.tolist())
+    assert b.augment is None
+    assert max(b_idx) - min(b_idx) > 0.99 * (max(data.train.indices) - min(data.train.indices))
