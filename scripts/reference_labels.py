@@ -34,6 +34,14 @@ def _key(arch: dict) -> str:
     return json.dumps(arch, sort_keys=True)
 
 
+def image_counts() -> dict:
+    """How many images each set measured holds, in the order ``correct_a`` concatenates them."""
+    from ofa_mcu.data import get_dataset
+
+    data = get_dataset("fashion_mnist", augment=False)
+    return {"holdout": len(data.holdout), "test": len(data.test)}
+
+
 def shipped_noise_sd(space: str) -> float:
     """The shipped labels' noise (sd of a difference) that ``scripts/label_noise.py`` recorded."""
     from ofa_mcu.assets import asset
@@ -115,7 +123,8 @@ def main(argv=None) -> int:
     saved = read_json(out, "reference-label file") if out.exists() else {}
     rows = saved.get("rows", [])
     source = saved.get("source") or {"pairs": Path(args.pairs).name, "supernet": args.supernet or "shipped",
-                                     "calib_images": args.calib_images, "held_out_of": pred.meta["data"]}
+                                     "calib_images": args.calib_images, "held_out_of": pred.meta["data"],
+                                     "images": image_counts()}
     if args.merge:
         seen = {_key(r["arch"]) for r in rows}
         for part in args.merge:
@@ -134,7 +143,8 @@ def main(argv=None) -> int:
     archs = ArchBatch.from_dicts([r["arch"] for r in rows], pred.space)
     summary = {"repeat_matches_labels": bool(np.allclose([r["acc_a_holdout"] for r in rows],
                                                          [r["label"] for r in rows], atol=0.006)),
-               **reference_summary(rows, pred.predict_batch(archs), shipped_noise_sd(pred.space.name))}
+               **reference_summary(rows, pred.predict_batch(archs), shipped_noise_sd(pred.space.name),
+                                  n_holdout=source["images"]["holdout"])}
     write_json(out, {"source": source, "rows": rows, "summary": summary}, indent=None)
     print(json.dumps(summary, indent=1))
     return 0

@@ -100,11 +100,14 @@ def pack_correct(correct: np.ndarray) -> str:
     return np.packbits(np.asarray(correct, dtype=bool)).tobytes().hex()
 
 
-def row_noise_sd(rows: list[dict]) -> tuple[float, float]:
+def row_noise_sd(rows: list[dict], images: slice = slice(None), acc: tuple[str, str] = ("acc_a", "acc_b")
+                 ) -> tuple[float, float]:
     """Eval-sample and calibration error (sd of a difference, points) of label-noise rows: each
     row one subnet's ``arch``, ``n_images``, ``correct_a`` (:func:`pack_correct`) and its
-    accuracies ``acc_a`` and ``acc_b`` under two disjoint calibration samples."""
+    accuracies under two disjoint calibration samples (the keys ``acc``). ``images`` picks the
+    part of the images those accuracies were measured on."""
     n = rows[0]["n_images"]
-    correct = np.stack([np.unpackbits(np.frombuffer(bytes.fromhex(r["correct_a"]), np.uint8))[:n] for r in rows])
+    correct = np.stack([np.unpackbits(np.frombuffer(bytes.fromhex(r["correct_a"]), np.uint8))[:n][images]
+                        for r in rows])
     ev = eval_noise_sd(correct.astype(bool), np.array([r["arch"]["image_size"] for r in rows]))
-    return ev, calibration_noise_sd([r["acc_a"] for r in rows], [r["acc_b"] for r in rows])
+    return ev, calibration_noise_sd([r[acc[0]] for r in rows], [r[acc[1]] for r in rows])

@@ -25,13 +25,16 @@ def reference_noise_sd(rows: list[dict]) -> tuple[float, float, float]:
     return ev, cal, float(np.hypot(ev, cal / np.sqrt(2.0)))
 
 
-def reference_summary(rows: list[dict], predicted: np.ndarray, shipped_noise_sd: float) -> dict:
+def reference_summary(rows: list[dict], predicted: np.ndarray, shipped_noise_sd: float,
+                      n_holdout: int | None = None) -> dict:
     """The metrics of ``predicted`` (one value per row, points) against the rows' shipped labels,
-    their reference labels and their test-images-only labels (when measured); the tau ceiling
-    of the shipped labels (noise ``shipped_noise_sd``, the sd of a difference that
-    ``scripts/label_noise.py`` measured) and of the reference labels; and from each kind of
-    label an estimate of the predictor's mean within-resolution tau against the true accuracies
-    (:func:`.ceiling.disattenuated_tau`, per resolution, then averaged)."""
+    their reference labels and, when the rows hold them (``acc_a_test``, ``acc_b_test``, with
+    ``correct_a`` covering ``n_holdout`` holdout images first), their test-images-only labels;
+    the tau ceiling of each kind of label (the shipped ones' noise is ``shipped_noise_sd``, the sd
+    of a difference that ``scripts/label_noise.py`` measured); and from each an estimate of the
+    predictor's mean within-resolution tau against the true accuracies
+    (:func:`.ceiling.disattenuated_tau`, per resolution, then averaged). The test-only estimate
+    is the one whose labels share no image with the predictor's training labels."""
     y = np.asarray(predicted, dtype=float)
     res = np.array([r["arch"]["image_size"] for r in rows])
     shipped = np.array([r["label"] for r in rows], dtype=float)
@@ -44,6 +47,13 @@ def reference_summary(rows: list[dict], predicted: np.ndarray, shipped_noise_sd:
     ceilings = {"shipped": tau_ceiling_by_resolution(shipped, res, shipped_noise_sd),
                 "reference": tau_ceiling_by_resolution(reference, res, total)}
     metrics = {"shipped": scored(shipped), "reference": scored(reference)}
+    with_test = n_holdout is not None and all("acc_a_test" in r for r in rows)
+    if with_test:
+        test = np.array([(r["acc_a_test"] + r["acc_b_test"]) / 2.0 for r in rows])
+        tev, tcal = row_noise_sd(rows, slice(n_holdout, None), ("acc_a_test", "acc_b_test"))
+        test_noise = float(np.hypot(tev, tcal / np.sqrt(2.0)))
+        ceilings["test"] = tau_ceiling_by_resolution(test, res, test_noise)
+        metrics["test"] = scored(test)
 
     def truth_estimate(kind: str) -> float:
         taus, ceiling = metrics[kind]["kendall_tau_by_resolution"], ceilings[kind]
@@ -59,7 +69,8 @@ def reference_summary(rows: list[dict], predicted: np.ndarray, shipped_noise_sd:
         "predictor_vs_truth_estimated_from_shipped_labels": truth_estimate("shipped"),
         "predictor_vs_truth_estimated_from_reference_labels": truth_estimate("reference"),
     }
-    if all("acc_a_test" in r for r in rows):
-        out["predictor_vs_test_images_only"] = scored(
-            np.array([(r["acc_a_test"] + r["acc_b_test"]) / 2.0 for r in rows]))
+    if with_test:
+        out.update({"test_noise_sd_of_difference": test_noise, "test_tau_ceiling": ceilings["test"],
+                    "predictor_vs_test_labels": metrics["test"],
+                    "predictor_vs_truth_estimated_from_test_labels": truth_estimate("test")})
     return out
