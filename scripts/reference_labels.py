@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -151,9 +150,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from ofa_mcu.errors import UserError
+    from ofa_mcu.errors import run_script
 
-    try:
-        sys.exit(main())
-    except UserError as exc:
-        sys.exit(f"error: {exc}")
+    run_script(main)

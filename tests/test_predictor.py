@@ -335,3 +335,21 @@ def test_bad_pair_file_through_the_installed_command(tmp_path):
     missing = subprocess.run([str(OFA_MCU), "predictor", "eval", "vww", "--pairs", str(tmp_path / "missing.json")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "does not exist" in missing.stderr and missing.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["scripts/label_noise.py", "missing.json.gz", "out.json.gz"], "error: pair file missing.json.gz does not exist"),
+    (["scripts/reference_labels.py", "fashion_mnist", "ofa_mcu/assets/pairs/fashion_mnist_acc.json.gz",
+      "{tmp}/out.json.gz", "--merge", "{tmp}/missing.json.gz"], "error: reference-label part"),
+    (["scripts/reference_labels.py", "no_such_space", "ofa_mcu/assets/pairs/fashion_mnist_acc.json.gz",
+      "{tmp}/out.json.gz"], "error: "),
+])
+def test_hand_run_predictor_scripts_fail_in_one_line(tmp_path, argv, message):
+    """Bad input to the hand-run measurement scripts: exit 1, one line naming the problem, no
+    traceback, nothing written."""
+    root = Path(__file__).resolve().parents[1]
+    args = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    out = subprocess.run([sys.executable, *args], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
+    assert "Traceback" not in out.stderr and not any(tmp_path.iterdir())
