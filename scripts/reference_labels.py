@@ -16,7 +16,8 @@ only score the predictor here; nothing is fitted or chosen on them.
 ``OUT`` keeps every measurement (``rows``: per subnet the four accuracies and which of the
 20,000 images calibration a gets right) and, once every held-out subnet is in, the ``summary``:
 the predictor's metrics against the shipped and the reference labels, the reference labels'
-noise and the tau ceiling it sets (``ofa_mcu.predictor.reference``). A rerun resumes; ``--shard I/K`` measures every K-th subnet
+noise and the tau ceiling it sets (``ofa_mcu.predictor.reference``), with a plot of them beside it
+(``OUT``'s name up to its first dot, ``.png``). A rerun resumes; ``--shard I/K`` measures every K-th subnet
 from I (parallel processes, each with its own OUT), ``--merge`` joins their files into OUT.
 """
 from __future__ import annotations
@@ -109,11 +110,12 @@ def main(argv=None) -> int:
     if not Path(args.pairs).is_file():
         raise SystemExit(f"error: pair file {args.pairs} does not exist; pass the file the predictor was fitted on")
 
-    from ofa_mcu.io import read_json, write_json
+    from ofa_mcu.io import atomic_write_bytes, read_json, write_json
     from ofa_mcu.predictor.fit import held_out
     from ofa_mcu.predictor.model import load_predictor
     from ofa_mcu.predictor.pairs import load_pairs
     from ofa_mcu.predictor.reference import reference_summary
+    from ofa_mcu.predictor.report import reference_png
     from ofa_mcu.space.batch import ArchBatch
 
     pred = load_predictor(args.predictor)
@@ -145,7 +147,11 @@ def main(argv=None) -> int:
                **reference_summary(rows, pred.predict_batch(archs), shipped_noise_sd(pred.space.name),
                                   n_holdout=source["images"]["holdout"])}
     write_json(out, {"source": source, "rows": rows, "summary": summary}, indent=None)
+    png = out.with_name(out.name.split(".")[0] + ".png")
+    atomic_write_bytes(png, reference_png(summary, pred.predict_batch(archs), np.array([r["reference"] for r in rows]),
+                                          archs.image_size))
     print(json.dumps(summary, indent=1))
+    print(f"wrote {out} and {png}")
     return 0
 
 

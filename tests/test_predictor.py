@@ -177,6 +177,10 @@ def test_shipped_fashion_mnist_predictor_against_its_reference_labels():
     assert summary["reference_noise_sd_of_difference"] < 0.8 * noise["noise_sd_of_difference"]
     ceiling = summary["reference_tau_ceiling"]["mean"]
     assert ceiling > noise["tau_ceiling"]["mean"]
+    from ofa_mcu.predictor.report import reference_png
+
+    png = reference_png(summary, y, np.array([r["reference"] for r in rows]), held.batch.image_size)
+    assert png.startswith(b"\x89PNG") and len(png) > 20_000
     for labels in ("reference", "test"):  # about 40 subnets per resolution: tau uncertain by ~0.025 (sd)
         tau = summary[f"predictor_vs_{labels}_labels"]["mean_kendall_tau_within_resolution"]
         ceiling = summary[f"{labels}_tau_ceiling"]["mean"]

@@ -44,6 +44,54 @@ def scatter_png(pred: np.ndarray, true: np.ndarray, resolution: np.ndarray, titl
     return buf.getvalue()
 
 
+def reference_png(summary: dict, pred: np.ndarray, reference: np.ndarray, resolution: np.ndarray,
+                  bar: float = 0.80) -> bytes:
+    """Two panels from a reference-label summary (:func:`ofa_mcu.predictor.reference.reference_summary`):
+    per kind of label and resolution, the predictor's Kendall tau beside the ceiling a perfect
+    predictor would reach, with the ``bar`` line; and predicted against reference top-1 (PNG bytes)."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = [(k, name) for k, name in (("shipped", "shipped labels"), ("reference", "reference labels"),
+                                      ("test", "test images only")) if f"{k}_tau_ceiling" in summary]
+    res = sorted(summary[f"{kinds[0][0]}_tau_ceiling"], key=lambda r: (r == "mean", r))
+    fig, (ax, sc) = plt.subplots(1, 2, figsize=(11.0, 4.6), dpi=110, gridspec_kw={"width_ratios": [1.4, 1]})
+    width = 0.8 / len(kinds)
+    for i, (kind, name) in enumerate(kinds):
+        metrics = summary[f"predictor_vs_{kind}_labels"]
+        taus = [metrics["mean_kendall_tau_within_resolution"] if r == "mean" else metrics["kendall_tau_by_resolution"][r]
+                for r in res]
+        ceiling = [summary[f"{kind}_tau_ceiling"][r] for r in res]
+        x = np.arange(len(res)) + (i - (len(kinds) - 1) / 2) * width
+        bars = ax.bar(x, taus, width * 0.9, label=f"predictor vs {name}")
+        ax.bar(x, ceiling, width * 0.9, fill=False, edgecolor=bars.patches[0].get_facecolor(), linestyle="--",
+               label=f"ceiling of {name}")
+    ax.axhline(bar, color="black", linewidth=0.8)
+    ax.text(len(res) - 0.5, bar + 0.005, f"bar {bar:.2f}", ha="right", va="bottom", fontsize=8)
+    ax.set_xticks(np.arange(len(res)), [f"{r} px" if r != "mean" else "mean" for r in res])
+    ax.set_ylim(0.5, 1.0)
+    ax.set_ylabel("Kendall tau within resolution")
+    ax.set_title("ranking of the held-out subnets: measured (solid) and ceiling (dashed)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
+    for r in np.unique(resolution):
+        m = resolution == r
+        sc.scatter(reference[m], pred[m], s=10, alpha=0.7, label=f"{int(r)} px")
+    lo, hi = float(min(reference.min(), pred.min())), float(max(reference.max(), pred.max()))
+    sc.plot([lo, hi], [lo, hi], color="black", linewidth=0.8)
+    sc.set_xlabel("reference top-1 (%)")
+    sc.set_ylabel("predicted top-1 (%)")
+    sc.set_title("predicted vs reference labels", fontsize=9)
+    sc.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def _fmt(fmt: str, value) -> str:
     return "n/a" if value is None else fmt.format(value)
 
