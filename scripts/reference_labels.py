@@ -119,6 +119,9 @@ def main(argv=None) -> int:
     from ofa_mcu.space.batch import ArchBatch
 
     pred = load_predictor(args.predictor)
+    if pred.space.name != "fashion_mnist":
+        raise SystemExit(f"error: predictor {args.predictor!r} is for space {pred.space.name!r}; this script "
+                         "measures Fashion-MNIST subnets (the only space with a test set here): pass fashion_mnist")
     held = held_out(pred, load_pairs([args.pairs], pred.space))
     out = Path(args.out)
     saved = read_json(out, "reference-label file") if out.exists() else {}
