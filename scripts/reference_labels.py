@@ -145,13 +145,14 @@ def main(argv=None) -> int:
         return 0
     rows.sort(key=lambda r: order[_key(r["arch"])])
     archs = ArchBatch.from_dicts([r["arch"] for r in rows], pred.space)
+    predicted = pred.predict_batch(archs)
     summary = {"repeat_matches_labels": bool(np.allclose([r["acc_a_holdout"] for r in rows],
                                                          [r["label"] for r in rows], atol=0.006)),
-               **reference_summary(rows, pred.predict_batch(archs), shipped_noise_sd(pred.space.name),
+               **reference_summary(rows, predicted, shipped_noise_sd(pred.space.name),
                                   n_holdout=source["images"]["holdout"])}
     write_json(out, {"source": source, "rows": rows, "summary": summary}, indent=None)
     png = out.with_name(out.name.split(".")[0] + ".png")
-    atomic_write_bytes(png, reference_png(summary, pred.predict_batch(archs), np.array([r["reference"] for r in rows]),
+    atomic_write_bytes(png, reference_png(summary, predicted, np.array([r["reference"] for r in rows]),
                                           archs.image_size))
     print(json.dumps(summary, indent=1))
     print(f"wrote {out} and {png}")

@@ -346,7 +346,9 @@ def test_bad_pair_file_through_the_installed_command(tmp_path):
     (["scripts/reference_labels.py", "fashion_mnist", "ofa_mcu/assets/pairs/fashion_mnist_acc.json.gz",
       "{tmp}/out.json.gz", "--merge", "{tmp}/missing.json.gz"], "error: reference-label part"),
     (["scripts/reference_labels.py", "no_such_space", "ofa_mcu/assets/pairs/fashion_mnist_acc.json.gz",
-      "{tmp}/out.json.gz"], "error: "),
+      "{tmp}/out.json.gz"], "error: no predictor 'no_such_space'"),
+    (["scripts/reference_labels.py", "vww", "ofa_mcu/assets/pairs/fashion_mnist_acc.json.gz",
+      "{tmp}/out.json.gz"], "error: predictor 'vww' is for space 'vww'"),
 ])
 def test_hand_run_predictor_scripts_fail_in_one_line(tmp_path, argv, message):
     """Bad input to the hand-run measurement scripts: exit 1, one line naming the problem, no

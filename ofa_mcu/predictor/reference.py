@@ -17,11 +17,14 @@ from .metrics import regression_metrics
 _KEEP = ("n", "mae", "bias", "kendall_tau", "kendall_tau_by_resolution", "mean_kendall_tau_within_resolution")
 
 
-def reference_noise_sd(rows: list[dict]) -> tuple[float, float, float]:
-    """``(eval, calibration, total)`` error (sd of a difference, points) of the rows' reference
-    labels: the eval sample's from which images calibration ``a`` got right, one calibration
-    sample's from ``acc_a - acc_b``, halved in variance because the reference averages two."""
-    ev, cal = row_noise_sd(rows)
+def reference_noise_sd(rows: list[dict], images: slice = slice(None), acc: tuple[str, str] = ("acc_a", "acc_b")
+                       ) -> tuple[float, float, float]:
+    """``(eval, calibration, total)`` error (sd of a difference, points) of labels that average the
+    two calibrations' accuracies ``acc`` measured on the part ``images`` of the rows' images: the
+    eval sample's from which of those images calibration ``a`` got right, one calibration sample's
+    from the two accuracies' difference, halved in variance by the average
+    (:func:`.ceiling.row_noise_sd`)."""
+    ev, cal = row_noise_sd(rows, images, acc)
     return ev, cal, float(np.hypot(ev, cal / np.sqrt(2.0)))
 
 
@@ -50,8 +53,7 @@ def reference_summary(rows: list[dict], predicted: np.ndarray, shipped_noise_sd:
     with_test = n_holdout is not None and all("acc_a_test" in r for r in rows)
     if with_test:
         test = np.array([(r["acc_a_test"] + r["acc_b_test"]) / 2.0 for r in rows])
-        tev, tcal = row_noise_sd(rows, slice(n_holdout, None), ("acc_a_test", "acc_b_test"))
-        test_noise = float(np.hypot(tev, tcal / np.sqrt(2.0)))
+        test_noise = reference_noise_sd(rows, slice(n_holdout, None), ("acc_a_test", "acc_b_test"))[2]
         ceilings["test"] = tau_ceiling_by_resolution(test, res, test_noise)
         metrics["test"] = scored(test)
 

@@ -18,25 +18,27 @@ _ROWS = (("MAE (points)", "mae", "{:.4f}"), ("RMSE (points)", "rmse", "{:.4f}"),
          ("Spearman, mean within resolution", "mean_spearman_within_resolution", "{:.4f}"))
 
 
-def scatter_png(pred: np.ndarray, true: np.ndarray, resolution: np.ndarray, title: str) -> bytes:
-    """A predicted-vs-measured scatter, coloured by resolution, with the y = x line (PNG bytes)."""
-    import io
-
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 5.0), dpi=110)
+def _predicted_vs_measured(ax, pred: np.ndarray, true: np.ndarray, resolution: np.ndarray, xlabel: str,
+                           title: str, size: float, alpha: float) -> None:
+    """Predicted against measured on ``ax``, coloured by resolution, with the y = x line."""
     for r in np.unique(resolution):
         m = resolution == r
-        ax.scatter(true[m], pred[m], s=3, alpha=0.35, label=f"{int(r)} px", rasterized=True)
+        ax.scatter(true[m], pred[m], s=size, alpha=alpha, label=f"{int(r)} px", rasterized=True)
     lo = float(min(true.min(), pred.min()))
     hi = float(max(true.max(), pred.max()))
     ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8)
-    ax.set_xlabel("measured top-1 (%)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("predicted top-1 (%)")
     ax.set_title(title, fontsize=9)
-    ax.legend(markerscale=4, fontsize=8, loc="upper left")
+    ax.legend(markerscale=max(1.0, 12.0 / size), fontsize=8, loc="upper left")
+
+
+def _png(fig) -> bytes:
+    """The figure as PNG bytes (tight layout), then closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -44,13 +46,22 @@ def scatter_png(pred: np.ndarray, true: np.ndarray, resolution: np.ndarray, titl
     return buf.getvalue()
 
 
+def scatter_png(pred: np.ndarray, true: np.ndarray, resolution: np.ndarray, title: str) -> bytes:
+    """A predicted-vs-measured scatter, coloured by resolution, with the y = x line (PNG bytes)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5.0), dpi=110)
+    _predicted_vs_measured(ax, pred, true, resolution, "measured top-1 (%)", title, size=3, alpha=0.35)
+    return _png(fig)
+
+
 def reference_png(summary: dict, pred: np.ndarray, reference: np.ndarray, resolution: np.ndarray,
                   bar: float = 0.80) -> bytes:
     """Two panels from a reference-label summary (:func:`ofa_mcu.predictor.reference.reference_summary`):
     per kind of label and resolution, the predictor's Kendall tau beside the ceiling a perfect
     predictor would reach, with the ``bar`` line; and predicted against reference top-1 (PNG bytes)."""
-    import io
-
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -76,20 +87,9 @@ def reference_png(summary: dict, pred: np.ndarray, reference: np.ndarray, resolu
     ax.set_ylabel("Kendall tau within resolution")
     ax.set_title("ranking of the held-out subnets: measured (solid) and ceiling (dashed)", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", ncol=2)
-    for r in np.unique(resolution):
-        m = resolution == r
-        sc.scatter(reference[m], pred[m], s=10, alpha=0.7, label=f"{int(r)} px")
-    lo, hi = float(min(reference.min(), pred.min())), float(max(reference.max(), pred.max()))
-    sc.plot([lo, hi], [lo, hi], color="black", linewidth=0.8)
-    sc.set_xlabel("reference top-1 (%)")
-    sc.set_ylabel("predicted top-1 (%)")
-    sc.set_title("predicted vs reference labels", fontsize=9)
-    sc.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    _predicted_vs_measured(sc, pred, reference, resolution, "reference top-1 (%)", "predicted vs reference labels",
+                           size=10, alpha=0.7)
+    return _png(fig)
 
 
 def _fmt(fmt: str, value) -> str:
