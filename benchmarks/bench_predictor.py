@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ofa_mcu.predictor import get_recipe, load_predictor  # noqa: E402
-from ofa_mcu.predictor.fit import held_out, time_predict_ms  # noqa: E402
+from ofa_mcu.predictor.fit import held_out, split_record, time_predict_ms  # noqa: E402
 from ofa_mcu.predictor.metrics import regression_metrics  # noqa: E402
 from ofa_mcu.predictor.model import AccuracyPredictor  # noqa: E402
 from ofa_mcu.predictor.pairs import load_pairs, split_indices  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> int:
         torch.set_num_threads(1)  # as `predictor fit` does by default: the same lab MLP it recorded
         from ofa_mcu.predictor.train import fit_recipe
 
-        data = shipped.meta["data"]
+        data = split_record(shipped)
         pairs = load_pairs([Path(args.pairs_dir) / f for f in data["files"]], shipped.space)
         val = held_out(shipped, pairs)
         tr, _ = split_indices(len(pairs), data["val_fraction"], data["seed"])

@@ -22,6 +22,7 @@ from ofa_mcu.errors import UserError
 
 MANIFEST = "ofa-mcu.json"
 MANIFEST_FORMAT = "ofa-mcu-project/1"
+REGENERATE = "regenerate the project with ofa-mcu deploy/build"
 QEMU_TIMEOUT_S = 600
 
 
@@ -121,11 +122,11 @@ def _build_make(board: Board, m: dict, opts: Options) -> list[Step]:
 
 
 def _build_native(board: Board, m: dict, opts: Options) -> list[Step]:
-    return [Step(("make", "firmware", "bin"), what=f"build {_artifact(m, 'elf')} and {_artifact(m, 'bin')}")]
+    return [Step(("make", "firmware", "bin"), what=f"build {artifact(m, 'elf')} and {artifact(m, 'bin')}")]
 
 
 def _build_native_pico(board: Board, m: dict, opts: Options) -> list[Step]:
-    return [Step(("make", "firmware"), what=f"build {_artifact(m, 'uf2')} with the Pico SDK (needs PICO_SDK_PATH)")]
+    return [Step(("make", "firmware"), what=f"build {artifact(m, 'uf2')} with the Pico SDK (needs PICO_SDK_PATH)")]
 
 
 def _check_pico_sdk(board: Board, m: dict, opts: Options) -> None:
@@ -172,6 +173,16 @@ def _build_idf(board: Board, m: dict, opts: Options) -> list[Step]:
     ]
 
 
+def _check_tree(board: Board, m: dict, opts: Options) -> None:
+    """The TFLM tree the user named (``--tflm-dir`` or ``$TFLM_DIR``) is one and holds the kernel
+    set asked for; a dry run naming none shows a placeholder instead."""
+    from .tflm_tree import open_tree, tree_from_env
+
+    if opts.placeholders and not tree_from_env(opts.tflm_dir):
+        return
+    open_tree(_tflm(opts), opts.kernels)
+
+
 def _prepare_tflm(board: Board, m: dict, opts: Options) -> None:
     """Check the tree and compile (once, cached) the TFLM library the build links."""
     from .tflm_lib import build_library
@@ -193,16 +204,18 @@ def _check_arm_gcc(board: Board, m: dict, opts: Options) -> None:
 @dataclass(frozen=True)
 class BuildSystem:
     """How to build a project of one build system (``tool`` is a key of :data:`TOOLS`);
-    ``preflight`` checks what the build needs before it runs (not for ``--dry-run``)."""
+    ``preflight`` checks what the build needs before it runs (not for ``--dry-run``), ``check``
+    what the user named (``--dry-run`` too)."""
 
     tool: str
     steps: Callable[[Board, dict, Options], list[Step]]
     preflight: Callable[[Board, dict, Options], None] | None = None
+    check: Callable[[Board, dict, Options], None] | None = None
 
 
 BUILD_SYSTEMS: dict[str, BuildSystem] = {
-    "make": BuildSystem("make", _build_make, _prepare_tflm),
-    "cmake": BuildSystem("cmake", _build_cmake, _prepare_tflm),
+    "make": BuildSystem("make", _build_make, _prepare_tflm, _check_tree),
+    "cmake": BuildSystem("cmake", _build_cmake, _prepare_tflm, _check_tree),
     "native-make": BuildSystem("make", _build_native, _check_arm_gcc),
     "native-pico-sdk": BuildSystem("cmake", _build_native_pico, _check_pico_sdk),
     "pico-sdk": BuildSystem("cmake", _build_pico),
@@ -212,10 +225,11 @@ BUILD_SYSTEMS: dict[str, BuildSystem] = {
 }
 
 
-def _artifact(m: dict, key: str) -> str:
+def artifact(m: dict, key: str) -> str:
+    """The path (in the project) of the manifest's artifact ``key``; a UserError when it names none."""
     path = m.get("artifacts", {}).get(key)
     if not path:
-        raise UserError(f"{MANIFEST} names no {key!r} artifact for build system {m.get('build_system')!r}; regenerate the project")
+        raise UserError(f"{MANIFEST} names no {key!r} artifact for build system {m.get('build_system')!r}; {REGENERATE}")
     return path
 
 
@@ -234,7 +248,7 @@ def qemu_argv(machine: str, elf: str, extra: tuple[str, ...] = ()) -> tuple[str,
 
 
 def _flash_openocd(board: Board, m: dict, opts: Options) -> list[Step]:
-    elf = _artifact(m, "elf")
+    elf = artifact(m, "elf")
     cfg = board.flash_config.get("openocd_config")
     if not cfg:
         raise UserError(f"board {board.name} has no openocd_config in its catalog entry; use --tool pyocd")
@@ -251,11 +265,11 @@ def _flash_pyocd(board: Board, m: dict, opts: Options) -> list[Step]:
     target = board.flash_config.get("pyocd_target")
     if not target:
         raise UserError(f"board {board.name} has no pyocd_target in its catalog entry")
-    return [Step(("pyocd", "flash", "-t", target, _artifact(m, "elf")), what="flash")]
+    return [Step(("pyocd", "flash", "-t", target, artifact(m, "elf")), what="flash")]
 
 
 def _flash_picotool(board: Board, m: dict, opts: Options) -> list[Step]:
-    return [Step(("picotool", "load", "-f", "-x", _artifact(m, "uf2")), what="load (rebooting into BOOTSEL) and run")]
+    return [Step(("picotool", "load", "-f", "-x", artifact(m, "uf2")), what="load (rebooting into BOOTSEL) and run")]
 
 
 def _flash_esptool(board: Board, m: dict, opts: Options) -> list[Step]:
@@ -272,7 +286,7 @@ def _flash_arduino(board: Board, m: dict, opts: Options) -> list[Step]:
 
 
 def _flash_qemu(board: Board, m: dict, opts: Options) -> list[Step]:
-    return [Step(qemu_argv(board.qemu_machine, _artifact(m, "elf")),
+    return [Step(qemu_argv(board.qemu_machine, artifact(m, "elf")),
                  what="run in QEMU: the firmware's UART on this terminal, its status as QEMU's exit code",
                  timeout=QEMU_TIMEOUT_S)]
 
@@ -283,22 +297,34 @@ def _flash_pio(board: Board, m: dict, opts: Options) -> list[Step]:
 
 @dataclass(frozen=True)
 class FlashTool:
-    """How to put a built project on the board (``tool`` is a key of :data:`TOOLS`)."""
+    """How to put a built project on the board (``tool`` is a key of :data:`TOOLS`; ``artifact``:
+    the manifest's artifact it loads, None when the tool finds the build itself)."""
 
     tool: str
     steps: Callable[[Board, dict, Options], list[Step]]
     build_systems: tuple[str, ...] = field(default=())  # empty: any build system with the artifacts
+    artifact: str | None = None
 
 
 FLASH_TOOLS: dict[str, FlashTool] = {
-    "openocd": FlashTool("openocd", _flash_openocd, ("make", "cmake", "native-make")),
-    "pyocd": FlashTool("pyocd", _flash_pyocd, ("make", "cmake", "native-make")),
-    "picotool": FlashTool("picotool", _flash_picotool, ("pico-sdk", "native-pico-sdk")),
-    "esptool": FlashTool("esptool", _flash_esptool, ("esp-idf",)),
+    "openocd": FlashTool("openocd", _flash_openocd, ("make", "cmake", "native-make"), "elf"),
+    "pyocd": FlashTool("pyocd", _flash_pyocd, ("make", "cmake", "native-make"), "elf"),
+    "picotool": FlashTool("picotool", _flash_picotool, ("pico-sdk", "native-pico-sdk"), "uf2"),
+    "esptool": FlashTool("esptool", _flash_esptool, ("esp-idf",), "flash_args"),
     "arduino-cli": FlashTool("arduino-cli", _flash_arduino, ("arduino",)),
-    "qemu": FlashTool("qemu", _flash_qemu, ("make", "cmake", "native-make")),
+    "qemu": FlashTool("qemu", _flash_qemu, ("make", "cmake", "native-make"), "elf"),
     "platformio": FlashTool("pio", _flash_pio, ("platformio",)),
 }
+
+
+def check_built(project: str | os.PathLike, m: dict, key: str | None) -> None:
+    """For ``--no-build``: a UserError unless the project's artifact ``key`` (of the manifest's
+    ``artifacts``; None: nothing to check) exists."""
+    if key is None:
+        return
+    path = artifact(m, key)
+    if not (Path(project) / path).is_file():
+        raise UserError(f"no build in {project} ({path} is missing); drop --no-build")
 
 
 def flash_tool_for(board: Board, build_system: str, override: str | None = None) -> str:
@@ -317,29 +343,71 @@ def flash_tool_for(board: Board, build_system: str, override: str | None = None)
     return name
 
 
+# The manifest's keys and their JSON types: required ones, then optional ones (None: may be null).
+MANIFEST_REQUIRED = {"format": str, "board": str, "build_system": str}
+MANIFEST_OPTIONAL = {"backend": str, "project": str, "kernels": str, "console": (str, type(None)),
+                     "sketch": (str, type(None)), "artifacts": dict, "model": dict, "tool_version": str}
+JSON_TYPES = {str: "a string", dict: "an object", list: "a list", type(None): "null", bool: "true or false",
+              int: "a number", float: "a number"}  # Python type -> JSON wording
+
+
+def _json_type(value) -> str:
+    return JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _expect(path: Path, key: str, value, types) -> None:
+    """A UserError naming ``key`` unless ``value`` has one of ``types``."""
+    if not isinstance(value, types):
+        kinds = " or ".join(JSON_TYPES[t] for t in (types if isinstance(types, tuple) else (types,)))
+        raise UserError(f"{path}: {key!r} is {_json_type(value)}, expected {kinds}; {REGENERATE}")
+
+
+def check_manifest(m, path: Path) -> dict:
+    """``m`` (the parsed ``ofa-mcu.json`` at ``path``) if it has the manifest's shape: an object
+    with the keys and JSON types :func:`project_manifest` writes; else a one-line UserError naming
+    the field."""
+    if not isinstance(m, dict):
+        raise UserError(f"{path} holds {_json_type(m)}, not the project's JSON object; {REGENERATE}")
+    if m.get("format") != MANIFEST_FORMAT:
+        raise UserError(f"{path} has format {m.get('format')!r}, expected {MANIFEST_FORMAT!r}; {REGENERATE}")
+    for key, types in MANIFEST_REQUIRED.items():
+        if key not in m:
+            raise UserError(f"{path} lacks {key!r}; {REGENERATE}")
+        _expect(path, key, m[key], types)
+    for key, types in MANIFEST_OPTIONAL.items():
+        if key in m:
+            _expect(path, key, m[key], types)
+    if m["build_system"] not in BUILD_SYSTEMS:
+        raise UserError(f"{path}: unknown build system {m['build_system']!r}; {REGENERATE}")
+    for key, value in m.get("artifacts", {}).items():
+        _expect(path, f"artifacts.{key}", value, str)
+    if "ops" in m.get("model", {}):
+        _expect(path, "model.ops", m["model"]["ops"], list)
+        for i, op in enumerate(m["model"]["ops"]):
+            _expect(path, f"model.ops[{i}]", op, str)
+    if m["build_system"] == "arduino":
+        _expect(path, "sketch", m.get("sketch"), str)
+    return m
+
+
 def read_manifest(project: str | os.PathLike) -> dict:
-    """The project's ``ofa-mcu.json``; a folder without one is a UserError."""
+    """The project's ``ofa-mcu.json``; a folder without one, or one of the wrong shape, is a
+    UserError."""
     path = Path(project) / MANIFEST
     if not path.is_file():
         raise UserError(f"{str(project)!r} has no {MANIFEST}; pass a folder made by ofa-mcu deploy or build")
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UserError(f"{path} is not valid JSON ({exc}); regenerate the project") from None
-    if m.get("format") != MANIFEST_FORMAT:
-        raise UserError(f"{path} has format {m.get('format')!r}, expected {MANIFEST_FORMAT!r}; regenerate the project")
-    for key in ("board", "build_system"):
-        if key not in m:
-            raise UserError(f"{path} lacks {key!r}; regenerate the project")
-    if m["build_system"] not in BUILD_SYSTEMS:
-        raise UserError(f"{path}: unknown build system {m['build_system']!r}")
-    return m
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); {REGENERATE}") from None
+    return check_manifest(m, path)
 
 
 @dataclass(frozen=True)
 class Plan:
     """Build steps, then flash steps, with the tools each needs; ``checks`` run before the
-    build (what a dry run cannot verify, e.g. that the TFLM tree holds sources)."""
+    build; ``dry_checks`` are the ones a dry run applies too (what the user named, e.g. the TFLM
+    tree and its kernel set); ``flash_artifact``: the manifest's artifact the flash step loads."""
 
     board: Board
     build_tool: str
@@ -347,6 +415,8 @@ class Plan:
     flash_tool: str
     flash: tuple[Step, ...]
     checks: tuple[Callable[[], None], ...] = ()
+    dry_checks: tuple[Callable[[], None], ...] = ()
+    flash_artifact: str | None = None
 
 
 def plan(manifest: dict, opts: Options = Options(), build: bool = True, board: Board | None = None) -> Plan:
@@ -357,10 +427,17 @@ def plan(manifest: dict, opts: Options = Options(), build: bool = True, board: B
     tool = flash_tool_for(board, manifest["build_system"], opts.tool)
     ft = FLASH_TOOLS[tool]
     steps = tuple(bs.steps(board, manifest, opts)) if build else ()
-    checks = ()
+    dry = (_bind(bs.check, board, manifest, opts),) if build and bs.check is not None else ()
+    pre = ()
     if build and bs.preflight is not None and not opts.placeholders:
-        checks = (lambda: bs.preflight(board, manifest, opts),)
-    return Plan(board, bs.tool, steps, ft.tool, tuple(ft.steps(board, manifest, opts)), checks)
+        pre = (_bind(bs.preflight, board, manifest, opts),)
+    return Plan(board, bs.tool, steps, ft.tool, tuple(ft.steps(board, manifest, opts)), dry + pre, dry, ft.artifact)
+
+
+def _bind(check: Callable[[Board, dict, Options], None], board: Board, manifest: dict,
+          opts: Options) -> Callable[[], None]:
+    """``check`` for this board, manifest and options, as a call without arguments."""
+    return lambda: check(board, manifest, opts)
 
 
 def project_manifest(*, backend: str, board: Board, build_system: str, project: str, artifacts: dict,

@@ -42,6 +42,13 @@ def default_preprocess(info: ModelInfo) -> dict:
     return {"resolution": h, "channels": c, "mean": [0.0] * c, "std": [1.0] * c}
 
 
+# The keys of ``ofa_mcu.data.preprocess.Preprocess`` (codegen may not import the data layer;
+# a test pins the two together).
+PREPROCESS_KEYS = ("resolution", "channels", "mean", "std", "interpolation", "source_size")
+# Past this a pixel maps to +-inf before quantization: no real normalisation comes near it.
+PIXEL_BOUND = 1e6
+
+
 def check_preprocess(pre, where: str = "preprocess file") -> dict:
     """A preprocess mapping with finite numbers of the right kinds (``resolution`` and
     ``channels`` positive integers, ``mean``/``std`` lists of finite numbers, std > 0), else a
@@ -50,6 +57,12 @@ def check_preprocess(pre, where: str = "preprocess file") -> dict:
 
     if not isinstance(pre, dict):
         raise UserError(f"{where}: expected a JSON object with resolution, channels, mean, std")
+    unknown = sorted(set(pre) - set(PREPROCESS_KEYS))
+    if unknown:
+        raise UserError(f"{where}: unknown keys {unknown}; expected some of {list(PREPROCESS_KEYS)}")
+    if pre.get("interpolation", "bilinear") != "bilinear":
+        raise UserError(f"{where}: interpolation must be 'bilinear' (the only one ofa-mcu's preprocessing has), "
+                        f"got {pre['interpolation']!r}")
     for key in ("resolution", "channels"):
         v = pre.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
@@ -60,6 +73,11 @@ def check_preprocess(pre, where: str = "preprocess file") -> dict:
         if v is not None and (not isinstance(v, list) or not all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
             raise UserError(f"{where}: {key} must be a list of finite numbers, one per channel, got {v!r}")
+    if any(abs(m) > PIXEL_BOUND for m in pre.get("mean", [])) or any(
+            not 1.0 / PIXEL_BOUND <= s <= PIXEL_BOUND for s in pre.get("std", [])):
+        raise UserError(f"{where}: mean must lie in [-{PIXEL_BOUND:g}, {PIXEL_BOUND:g}] and std in "
+                        f"[{1.0 / PIXEL_BOUND:g}, {PIXEL_BOUND:g}] (units of pixel / 255), got mean {pre.get('mean')} "
+                        f"and std {pre.get('std')}")
     return pre
 
 

@@ -133,12 +133,19 @@ def _opcode_names() -> dict[int, str]:
     return {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def _tensor(i: int, t, model, buf: bytes) -> TTensor:
+def _invalid(what: str, problem: str) -> UserError:
+    return UserError(f"{what} is not a valid .tflite ({problem}); re-export it")
+
+
+def _tensor(i: int, t, model, buf: bytes, what: str) -> TTensor:
     code = int(t.type)
     dtype = _DTYPES.get(code)
     shape = tuple(int(s) for s in (t.shape if t.shape is not None else []))
     data = None
-    b = model.buffers[t.buffer] if t.buffer is not None and t.buffer < len(model.buffers or []) else None
+    n_buffers = len(model.buffers or [])
+    if t.buffer is not None and not 0 <= t.buffer < max(1, n_buffers):  # buffer 0: the empty one
+        raise _invalid(what, f"tensor {i} names buffer {t.buffer}, but the file has {n_buffers} buffers")
+    b = model.buffers[t.buffer] if t.buffer is not None and t.buffer < n_buffers else None
     if b is not None and dtype is not None:
         raw = None
         if b.data is not None and len(b.data):
@@ -155,9 +162,35 @@ def _tensor(i: int, t, model, buf: bytes) -> TTensor:
                    np.dtype(dtype).name if dtype is not None else f"type{code}")
 
 
+def _indices(values, n: int, where: str, what: str, absent_ok: bool = False) -> list[int]:
+    """``values`` as tensor indices in ``[0, n)`` (``-1`` too when ``absent_ok``: an optional input
+    left out); a UserError naming ``where`` otherwise."""
+    out = [int(x) for x in (values if values is not None else [])]
+    bad = [x for x in out if not (0 <= x < n or absent_ok and x == -1)]
+    if bad:
+        raise _invalid(what, f"{where} names tensor {bad[0]}, but the graph has {n} tensors")
+    return out
+
+
+def _op(i: int, op, model, names: dict[int, str], n_tensors: int, what: str) -> TOp:
+    codes = model.operatorCodes or []
+    if not 0 <= op.opcodeIndex < len(codes):
+        raise _invalid(what, f"operator {i} names opcode {op.opcodeIndex}, but the file has {len(codes)} opcodes")
+    oc = codes[op.opcodeIndex]
+    # Codes >= 127 live in builtinCode only; older files use deprecatedBuiltinCode.
+    code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
+    opts = {}
+    if op.builtinOptions is not None:
+        opts = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in vars(op.builtinOptions).items()}
+    name = names.get(code, f"BUILTIN_{code}")
+    return TOp(i, name, _indices(op.inputs, n_tensors, f"operator {i} ({name}) input", what, absent_ok=True),
+               _indices(op.outputs, n_tensors, f"operator {i} ({name}) output", what), opts,
+               _text(oc.customCode) if name == "CUSTOM" else None)
+
+
 def read_tflite(buf: bytes, what: str = "model") -> TfliteModel:
-    """Parse ``buf`` (its first subgraph); a file that is not a TFLite flatbuffer is a
-    one-line UserError."""
+    """Parse ``buf`` (its first subgraph); a file that is not a TFLite flatbuffer, or whose graph
+    is damaged (indices out of range, fields of the wrong type), is a one-line UserError."""
     from ofa_mcu.quant.tflite_inspect import load_model
 
     buf = bytes(buf)
@@ -165,22 +198,23 @@ def read_tflite(buf: bytes, what: str = "model") -> TfliteModel:
     names = _opcode_names()
     g = model.subgraphs[0]
     try:
-        tensors = [_tensor(i, t, model, buf) for i, t in enumerate(g.tensors or [])]
+        tensors = [_tensor(i, t, model, buf, what) for i, t in enumerate(g.tensors or [])]
+    except UserError:
+        raise
     except ValueError as exc:  # buffer size does not match the tensor shape
         raise UserError(f"{what} is a malformed TFLite flatbuffer ({exc}); re-export it") from None
-    ops = []
-    for i, op in enumerate(g.operators or []):
-        oc = model.operatorCodes[op.opcodeIndex]
-        # Codes >= 127 live in builtinCode only; older files use deprecatedBuiltinCode.
-        code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
-        opts = {}
-        if op.builtinOptions is not None:
-            opts = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in vars(op.builtinOptions).items()}
-        name = names.get(code, f"BUILTIN_{code}")
-        ops.append(TOp(i, name, [int(x) for x in op.inputs], [int(x) for x in op.outputs], opts,
-                       _text(oc.customCode) if name == "CUSTOM" else None))
-    return TfliteModel(tensors, ops, [int(x) for x in g.inputs], [int(x) for x in g.outputs], len(buf),
-                       int(model.version), _text(model.description), len(model.subgraphs))
+    except (TypeError, IndexError, OverflowError, AttributeError) as exc:  # a damaged field
+        raise _invalid(what, f"a tensor: {type(exc).__name__}: {exc}") from None
+    try:
+        ops = [_op(i, op, model, names, len(tensors), what) for i, op in enumerate(g.operators or [])]
+        inputs = _indices(g.inputs, len(tensors), "the graph's input", what)
+        outputs = _indices(g.outputs, len(tensors), "the graph's output", what)
+        return TfliteModel(tensors, ops, inputs, outputs, len(buf), int(model.version), _text(model.description),
+                           len(model.subgraphs))
+    except UserError:
+        raise
+    except (TypeError, IndexError, OverflowError, AttributeError, ValueError) as exc:  # a damaged field
+        raise _invalid(what, f"{type(exc).__name__}: {exc}") from None
 
 
 def _info(t: TTensor) -> TensorInfo:

@@ -381,6 +381,23 @@ def _prune_empty(path: Path, stop: Path) -> None:
         path = path.parent
 
 
+def _in_the_way(new: Iterable[str], user: Iterable[str]) -> str | None:
+    """The first of the user's entries (``_user_entries``: files, and folders with a trailing
+    ``/``) that a new file would replace or sit inside or under, or None."""
+    user = set(user)
+    for f in new:
+        parts = f.split("/")
+        for i in range(1, len(parts) + 1):  # the file itself and each folder above it
+            here = "/".join(parts[:i])
+            for entry in (here, here + "/"):
+                if entry in user:
+                    return entry
+        for u in sorted(user):  # a new file where the user has a folder of files
+            if u.startswith(f + "/"):
+                return u
+    return None
+
+
 def _commit(tmp: Path, out: Path, kind: str) -> None:
     """Move the finished ``tmp`` into place as ``out`` (see the module docstring)."""
     new = _files_under(tmp)
@@ -394,13 +411,10 @@ def _commit(tmp: Path, out: Path, kind: str) -> None:
     if listed is None:  # the manifest vanished while we worked
         raise UserError(f"{str(out)!r} changed while ofa-mcu worked (its {OUTPUT_MANIFEST} is gone); "
                         "nothing was replaced: run again")
-    user = set(_user_entries(out, listed))
-    for f in new:
-        parts = f.split("/")
-        ancestors = {"/".join(parts[:i]) for i in range(1, len(parts))}
-        if f in user or f + "/" in user or ancestors & user or any(u.startswith(f + "/") for u in user):
-            raise UserError(f"{str(out / f)!r} is in the way: it was not written by ofa-mcu and the new output has "
-                            f"a file there; move it away and run again (nothing was replaced)")
+    clash = _in_the_way(new, _user_entries(out, listed))
+    if clash:
+        raise UserError(f"{str(out / clash.rstrip('/'))!r} is in the way: it was not written by ofa-mcu and the new "
+                        f"output has a file there; move it away and run again (nothing was replaced)")
     new_set = set(new)
     # Everything that may exist from now on is listed, so a crash leaves nothing unaccounted for.
     _write_output_manifest(out, listed | new_set, kind)

@@ -100,13 +100,14 @@ OPEN_FRACTION = Number(0, 1, lo_open=True, hi_open=True)
 THREADS = Number(1, 1024, integer=True)
 IMAGES = Number(1, 10_000_000, integer=True)
 BN_IMAGES = Number(2, 10_000_000, integer=True)  # batch statistics need two images
+EPOCHS = Number(1, 10_000, integer=True)  # a bound, so a typo is an error, not a run without end
 KILOBYTES = Number(0, 2**32)  # a memory reserve in KB (4 TB: past every board)
 # Populations and sample counts live in memory at once: a bound keeps a typo from swapping.
 BATCH_COUNT = Number(1, 1_000_000, integer=True)
 # The search's parameters (ofa_mcu.search.strategies checks them with these same objects).
 EVOLUTION_RANGES = {
     "population": Number(2, 100_000, integer=True),
-    "generations": POSITIVE_INT,
+    "generations": Number(1, 100_000, integer=True),
     "parent_ratio": Number(0, 1, lo_open=True),
     "mutation_ratio": FRACTION,
     "mutation_prob": FRACTION,

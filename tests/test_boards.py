@@ -232,3 +232,15 @@ def test_a_broken_board_file_breaks_only_the_commands_that_use_it(tmp_path, monk
     model.write_bytes(b"not read: the board fails first")
     assert cli_main(["deploy", str(model), "--board", "rpi-pico", "--out", str(tmp_path / "o")]) == 2
     assert "cycles_per_instruction = 0" in capsys.readouterr().err
+
+
+def test_kernels_help_says_what_default_kernels_picks():
+    """--kernels' help names the cores and build system that get CMSIS-NN by default."""
+    from ofa_mcu.boards import CORES
+    from ofa_mcu.boards.budget import default_kernels
+    from ofa_mcu.cli.common import KERNELS_DEFAULT
+
+    for core in CORES:
+        named = f"{core.replace('cortex-', '').upper()}," in KERNELS_DEFAULT.replace(")", ",")
+        assert (default_kernels(core) == "cmsis-nn") == named, core
+    assert "Pico SDK" in KERNELS_DEFAULT and default_kernels("cortex-m0plus", "pico-sdk") == "cmsis-nn"

@@ -206,6 +206,14 @@ TABLE = [
     (["report", "{results.json}", "--format", "md,,html"], "has an empty item"),
 
     (["calibrate", "--out", "{a-folder}"], "is a folder"),
+    (["calibrate", "--target", "--tflm-dir", "reference={a-folder}", "--out", "{a-folder}"], "is a folder"),
+    (["calibrate", "--target", "--tflm-dir", "reference={a-folder}", "--out", "{a-file.txt}/c.json"],
+     "is a file, not a folder"),
+    (["calibrate", "--measurements", "{a-folder}"], "--measurements"),
+    (["search", "--board", ""], "unknown board ''"),
+    (["search", "--generations", "1000000"], "--generations: must be an integer in [1, 100,000]"),
+    (["train", "--out", "o", "--epochs", "100000"], "--epochs: each value must be an integer in [1, 10,000]"),
+    (["build", "--board", "stm32f746g-disco", "--finetune-epochs", "1e9"], "--finetune-epochs: must be a finite number in [0, 10,000]"),
     (["collect", "--out", "{a-folder}"], "is a folder"),
     (["collect", "--out", "/sys/pairs.json"], "does not accept new files"),
     (["train", "--out", "{a-file.txt}"], "is a file"),
@@ -224,6 +232,8 @@ TABLE = [
       "--out", "o"], "is for --backend tflm"),
     (["deploy", "{float_island_int8.tflite}", "--board", "stm32f746g-disco", "--out", "o"],
      "computes in float inside (2 float tensors"),
+    (["deploy", "{model.tflite}", "--board", "stm32f746g-disco", "--labels", "{a-folder}", "--out", "o"],
+     "is a folder"),
     (["deploy", "{float_island_int8.tflite}", "--board", "stm32f746g-disco", "--labels", "a,,b", "--out", "o"],
      "holds an empty label"),
     (["deploy", "{float_island_int8.tflite}", "--board", "stm32f746g-disco", "--name", "", "--out", "o"],
@@ -242,6 +252,9 @@ TABLE = [
     ({"mean": [float("inf")]}, "mean must be a list of finite numbers"),
     ({"std": "1"}, "std must be a list of finite numbers"),
     ([1, 2], "expected a JSON object"),
+    ({"mean": [1e308], "std": [1e-308]}, "mean must lie in [-1e+06, 1e+06]"),
+    ({"interpolation": "zzz"}, "interpolation must be 'bilinear'"),
+    ({"resolutoin": 32}, "unknown keys ['resolutoin']"),
 ])
 def test_preprocess_file_is_checked(pre, fragment):
     """deploy --preprocess: a file with NaN, zero or a wrong kind gets one line naming the field."""
@@ -250,6 +263,19 @@ def test_preprocess_file_is_checked(pre, fragment):
     with pytest.raises(UserError, match=re.escape(fragment)):
         check_preprocess(pre)
     assert check_preprocess({"resolution": 32, "channels": 1, "mean": [0.5], "std": [0.25]})["resolution"] == 32
+
+
+def test_preprocess_keys_are_the_data_layers():
+    """codegen checks a --preprocess file against the fields of the one Preprocess record."""
+    import dataclasses
+
+    from codegen.model_settings import PREPROCESS_KEYS, check_preprocess
+    from ofa_mcu.data.preprocess import INTERPOLATIONS, Preprocess
+
+    assert set(PREPROCESS_KEYS) == {f.name for f in dataclasses.fields(Preprocess)}
+    assert INTERPOLATIONS == ("bilinear",)
+    shipped = Preprocess(32, 1, (0.286,), (0.353,), source_size=28).to_dict()
+    assert check_preprocess(shipped) == shipped
 
 
 @pytest.mark.parametrize("argv, fragment", TABLE, ids=[" ".join(a)[:60] for a, _ in TABLE])
@@ -280,3 +306,13 @@ def test_flash_takes_the_build_output_folder_or_its_project(tmp_path):
         assert code == 0, err
         outputs.append(out)
     assert outputs[0] == outputs[1] and f"make project in {project}" in outputs[0]
+
+
+def test_labels_with_a_slash_in_a_comma_list_are_names():
+    """Fashion-MNIST's own class names hold '/' ('T-shirt/top'): a comma list is names, not a path."""
+    from ofa_mcu.cli.deploy import _labels
+    from ofa_mcu.data.fashion_mnist import CLASS_NAMES
+
+    assert _labels(",".join(CLASS_NAMES)) == list(CLASS_NAMES)
+    with pytest.raises(UserError, match="does not exist"):
+        _labels("T-shirt/top")  # one name with a slash and no comma reads as a missing file

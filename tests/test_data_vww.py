@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from ofa_mcu.cli import main
 from ofa_mcu.data import get_dataset
 from ofa_mcu.data.vww import build_vww, person_fractions, read_manifest, vww_label
 from ofa_mcu.errors import UserError
+from ofa_mcu.io import OUTPUT_MANIFEST, owned_files
 
 W, H = 40, 30  # image area 1200 px; 0.5 % of it is exactly 6 px
 PERSON, DOG = 1, 18
@@ -91,7 +93,8 @@ def test_build_vww_writes_the_labs_layout_and_a_manifest(coco_root, tmp_path):
     assert manifest["classes"] == ["non-person", "person"]
     assert manifest["splits"]["train"]["labels"] == {n: lab for n, _, lab, _ in IMAGES}
     assert manifest["splits"]["val"]["link"] == "symlink" and manifest["splits"]["train"]["area_fraction"] == 0.005
-    assert not any(p.name.startswith(".") for p in out.iterdir())
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [OUTPUT_MANIFEST]  # no temp folders left
+    assert owned_files(out) == {"labels.json"}  # marks labels.json as build-vww's own
 
     ds = get_dataset("vww", out, image_size=16)
     assert ds.class_names == ("non-person", "person") and ds.num_classes == 2
@@ -140,3 +143,90 @@ def test_cli_build_vww_and_info(coco_root, tmp_path, capsys):
     assert info["class_counts"]["train"] == [4, 3] and info["preprocess"]["resolution"] == 8
     assert main(["data", "info", "fashion_mnist", "--data", str(tmp_path / "none")]) == 2
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+def _build(coco_root, out, *extra) -> int:
+    return main(["data", "build-vww", "--coco-root", str(coco_root), "--out", str(out), "--split", "val2017", *extra])
+
+
+def _one_error_line(capsys, *words) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("ofa-mcu: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+@pytest.mark.parametrize("text", ['{"my": "data"}', "[1, 2]", "not json", '{"classes": ["non-person", "person"], '
+                                  '"splits": {"val": {"labels": {"a.jpg": 0}}}}'])
+def test_build_vww_never_rewrites_a_labels_json_it_did_not_write(coco_root, tmp_path, capsys, text):
+    out = tmp_path / "vww"
+    out.mkdir()
+    (out / "labels.json").write_text(text)
+    for force in ((), ("--force",)):
+        assert _build(coco_root, out, *force) == 2
+        _one_error_line(capsys, "labels.json", "not written by ofa-mcu", "move it away")
+        assert (out / "labels.json").read_text() == text and sorted(p.name for p in out.iterdir()) == ["labels.json"]
+
+
+def test_build_vww_updates_its_own_labels_json(coco_root, tmp_path, capsys):
+    out = tmp_path / "vww"
+    build_vww(coco_root, out, split="train2017", progress=False)
+    (out / OUTPUT_MANIFEST).unlink()  # a root built before labels.json was listed: its splits' manifests prove it
+    build_vww(coco_root, out, split="val2017", progress=False)
+    assert sorted(read_manifest(out)["splits"]) == ["train", "val"] and owned_files(out) == {"labels.json"}
+    (out / "labels.json").write_text("[]")  # listed, but no longer a labels file
+    assert _build(coco_root, out, "--force") == 2
+    _one_error_line(capsys, "not a build-vww labels file", "delete it")
+    assert (out / "labels.json").read_text() == "[]"
+
+
+@pytest.mark.parametrize("out_name", ["coco", "."])
+def test_build_vww_refuses_an_output_that_holds_the_coco_folder(coco_root, tmp_path, capsys, monkeypatch, out_name):
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert _build("coco", out_name) == 2
+    _one_error_line(capsys, "holds the input", "does not contain the command's inputs")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def _set(path, value):
+    def edit(coco):
+        *keys, last = path
+        target = coco
+        for k in keys:
+            target = target[k]
+        if value is KeyError:
+            del target[last]
+        else:
+            target[last] = value
+        return coco
+    return edit
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda coco: [coco], ["is a JSON list"]),
+    (_set(("images", 0, "id"), KeyError), ["images[0]", "no 'id'"]),
+    (_set(("images", 2, "width"), KeyError), ["images[2] (id 102)", "no 'width'"]),
+    (_set(("images", 0, "width"), None), ["images[0] (id 100)", "width None"]),
+    (_set(("images", 0, "height"), 0), ["images[0] (id 100)", "height 0"]),
+    (_set(("images", 0, "file_name"), 5), ["images[0] (id 100)", "file_name 5"]),
+    (_set(("images", 1), "b.jpg"), ["images[1] is 'b.jpg', not an object"]),
+    (_set(("annotations", 0, "bbox"), None), ["annotations[0] (id 1)", "bbox None"]),
+    (_set(("annotations", 0, "bbox"), "x"), ["annotations[0] (id 1)", "bbox 'x'"]),
+    (_set(("annotations", 0, "bbox"), [0, 0, -1, 2]), ["annotations[0] (id 1)", "bbox [0, 0, -1, 2]"]),
+    (_set(("annotations", 0, "image_id"), None), ["annotations[0] (id 1)", "image_id None"]),
+    (_set(("categories", 1, "id"), KeyError), ["categories[1]", "no 'id'"]),
+    (_set(("images", 0, "file_name"), "../annotations/x.jpg"), ["images[0] (id 100)", "leaves the images folder"]),
+    (_set(("images", 0, "file_name"), "/etc/hostname"), ["images[0] (id 100)", "leaves the images folder"]),
+    (_set(("images", 1, "id"), 100), ["images[1] (id 100)", "repeats the id of images[0]"]),
+    (lambda coco: {**coco, "images": [], "annotations": []}, ["lists no images"]),
+])
+def test_build_vww_malformed_annotations_are_one_line_errors(coco_root, tmp_path, capsys, edit, words):
+    ann = coco_root / "annotations" / "instances_val2017.json"
+    shutil.copyfile(coco_root / "val2017" / "a.jpg", coco_root / "annotations" / "x.jpg")
+    ann.write_text(json.dumps(edit(json.loads(ann.read_text()))))
+    out = tmp_path / "vww"
+    assert _build(coco_root, out) == 2
+    _one_error_line(capsys, "instances_val2017.json", *words)
+    assert not out.exists()

@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 
-from codegen.flash import FLASH_TOOLS, MANIFEST, Options, plan, read_manifest, run_plan
+from codegen.flash import FLASH_TOOLS, MANIFEST, MANIFEST_FORMAT, Options, plan, read_manifest, run_plan
 from codegen.project import emit_project
+from codegen.tflm_tree import CMSIS_NN_MARKER, CMSIS_NN_REQUIRED, REQUIRED
 from ofa_mcu.quant.tflm_runner import measure_arena
 from ofa_mcu.boards import list_boards, load_board
 from ofa_mcu.cli import main as cli_main
@@ -29,6 +30,32 @@ def _emit(vww, arena, board, out, bs=None):
     return emit_project(vww, board, out, build_system=bs, labels=["no_person", "person"], arena_bytes=arena, model_name="vww")
 
 
+def _fake_tree(root, kernels: str = "reference"):
+    """A folder with the files ``open_tree`` checks for (enough for a dry run, not a build)."""
+    files = [rel for rel, _ in REQUIRED]
+    if kernels == "cmsis-nn":
+        files += [rel for rel, _ in CMSIS_NN_REQUIRED]
+        (root / CMSIS_NN_MARKER).mkdir(parents=True)
+    for rel in files:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).touch()
+    return root
+
+
+# Manifests as deploy writes them, without the project around them (flash reads only these).
+TFLM_MANIFEST = {"format": MANIFEST_FORMAT, "backend": "tflm", "board": "qemu-mps2-an386", "build_system": "make",
+                 "project": "m", "sketch": None, "console": "uart", "kernels": "cmsis-nn",
+                 "artifacts": {"bin": "build/app.bin", "elf": "build/app.elf"}, "model": {"name": "m", "ops": ["CONV_2D"]}}
+NATIVE_MANIFEST = {**TFLM_MANIFEST, "backend": "native", "build_system": "native-make",
+                   "artifacts": {"bin": "build/qemu-mps2-an386/app.bin", "elf": "build/qemu-mps2-an386/app.elf"}}
+
+
+def _project(root, manifest) -> str:
+    root.mkdir(exist_ok=True)
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    return str(root)
+
+
 EXPECTED_FLASH = {
     "stm32f746g-disco": "openocd -f board/stm32f7discovery.cfg -c 'program build/app.elf verify reset exit'",
     "nucleo-h743zi2": "openocd -f board/st_nucleo_h743zi.cfg -c 'program build/app.elf verify reset exit'",
@@ -43,13 +70,14 @@ EXPECTED_FLASH = {
 @pytest.mark.parametrize("board", sorted(EXPECTED_FLASH))
 def test_dry_run_prints_the_exact_commands(vww, arena, board, tmp_path, capsys):
     proj = _emit(vww, arena, board, tmp_path / "p")
-    assert cli_main(["flash", str(proj), "--dry-run", "--tflm-dir", "/opt/tflm", "--port", "/dev/ttyACM0"]) == 0
+    tree = _fake_tree(tmp_path / "tflm", read_manifest(proj).get("kernels", "reference"))
+    assert cli_main(["flash", str(proj), "--dry-run", "--tflm-dir", str(tree), "--port", "/dev/ttyACM0"]) == 0
     out = capsys.readouterr().out
     lines = [ln for ln in out.splitlines() if ln.startswith("(cd ")]
     assert lines[-1].endswith(EXPECTED_FLASH[board] + ")"), lines[-1]
     b = load_board(board)
     if b.default_build_system in ("make", "cmake"):
-        assert "TFLM_DIR=/opt/tflm" in out
+        assert f"TFLM_DIR={tree}" in out
     if board == "esp32-s3-devkitc":
         assert lines[-1].startswith(f"(cd {proj / 'build'} && ")
         assert "idf.py build" in out
@@ -143,6 +171,58 @@ def test_manifest_problems_are_user_errors(tmp_path, capsys):
         read_manifest(tmp_path)
 
 
+@pytest.mark.parametrize("content, words", [
+    ([TFLM_MANIFEST], "holds a list, not the project's JSON object"),
+    ({**TFLM_MANIFEST, "board": None}, "'board' is null, expected a string"),
+    ({**TFLM_MANIFEST, "artifacts": None}, "'artifacts' is null, expected an object"),
+    ({**TFLM_MANIFEST, "build_system": ["make"]}, "'build_system' is a list, expected a string"),
+    ({**TFLM_MANIFEST, "artifacts": {"elf": 3}}, "'artifacts.elf' is a number, expected a string"),
+    ({**TFLM_MANIFEST, "model": {"ops": "CONV_2D"}}, "'model.ops' is a string, expected a list"),
+    ({**TFLM_MANIFEST, "console": 1}, "'console' is a number, expected a string or null"),
+    ({k: v for k, v in TFLM_MANIFEST.items() if k != "board"}, "lacks 'board'"),
+])
+def test_damaged_manifests_are_one_line_errors(tmp_path, capsys, content, words):
+    project = _project(tmp_path / "p", content)
+    assert cli_main(["flash", project, "--dry-run", "--tflm-dir", str(_fake_tree(tmp_path / "t", "cmsis-nn"))]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ofa-mcu: error: ") and err.count("\n") == 1, err
+    assert words in err and "regenerate the project with ofa-mcu deploy/build" in err
+
+
+@pytest.mark.parametrize("manifest", [TFLM_MANIFEST, NATIVE_MANIFEST], ids=["tflm", "native"])
+def test_no_build_needs_a_build(tmp_path, capsys, manifest):
+    """--no-build on a project never built: one line, before QEMU or nm run."""
+    project = _project(tmp_path / "p", manifest)
+    elf = manifest["artifacts"]["elf"]
+    for extra in ([], ["--count-instructions", "--json"]):
+        assert cli_main(["flash", project, "--no-build", *extra]) == 2
+        out, err = capsys.readouterr()
+        assert err == f"ofa-mcu: error: no build in {project} ({elf} is missing); drop --no-build\n" and not out
+    assert cli_main(["flash", project, "--no-build", "--dry-run"]) == 0  # a dry run needs no build
+
+
+def test_dry_run_checks_the_tree_as_a_run_does(tmp_path, capsys, monkeypatch):
+    """--dry-run refuses a --tflm-dir / $TFLM_DIR that a run refuses; a placeholder only when
+    no tree is named at all."""
+    monkeypatch.delenv("TFLM_DIR", raising=False)
+    project = _project(tmp_path / "p", TFLM_MANIFEST)
+    assert cli_main(["flash", project, "--dry-run"]) == 0
+    assert "make TFLM_DIR=/path/to/tflm-tree" in capsys.readouterr().out
+    missing = str(tmp_path / "nonexist")
+    for argv, env in ((["--tflm-dir", missing], None), ([], missing), (["--count-instructions", "--tflm-dir", missing], None)):
+        if env:
+            monkeypatch.setenv("TFLM_DIR", env)
+        assert cli_main(["flash", project, "--dry-run", *argv]) == 2
+        out, err = capsys.readouterr()
+        assert f"TFLite-Micro tree {missing!r} is not a folder" in err and err.count("\n") == 1 and not out
+    monkeypatch.delenv("TFLM_DIR")
+    tree = str(_fake_tree(tmp_path / "reference-tree"))  # the project was sized for cmsis-nn
+    assert cli_main(["flash", project, "--dry-run", "--tflm-dir", tree]) == 2
+    assert "holds the reference kernels but --kernels cmsis-nn was asked" in capsys.readouterr().err
+    assert cli_main(["flash", project, "--dry-run", "--tflm-dir", tree, "--kernels", "reference"]) == 0
+    assert f"make TFLM_DIR={tree} -j2" in capsys.readouterr().out
+
+
 PROBE = r"""
 #include "ofa_bsp.h"
 int main(void) {
@@ -184,9 +264,9 @@ def test_tflm_project_on_qemu_needs_a_tflm_source_tree(vww, arena, tmp_path, mon
     assert "is not a TFLite-Micro tree: TFLite-Micro's C++ sources (tensorflow/lite/micro/micro_interpreter.cc)" in err
     assert "create_tflm_tree.py" in err and "pass --tflm-dir DIR or set TFLM_DIR" in err and err.count("\n") == 1
     assert not (proj / "build").exists()  # nothing ran
-    # the dry run still prints the commands, with the tree it was given
-    assert cli_main(["flash", str(proj), "--dry-run", "--tflm-dir", str(headers)]) == 0
-    assert f"make TFLM_DIR={headers}" in capsys.readouterr().out
+    # the dry run refuses the tree as the run does
+    assert cli_main(["flash", str(proj), "--dry-run", "--tflm-dir", str(headers)]) == 2
+    assert "is not a TFLite-Micro tree" in capsys.readouterr().err
     # instruction counting builds the TFLM firmware too: the same one-line tree error
     assert cli_main(["flash", str(proj), "--count-instructions", "--tflm-dir", str(headers)]) == 2
     assert "is not a TFLite-Micro tree" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ofa_mcu.config import FASHION_MNIST, VWW, make_divisible
 from ofa_mcu.errors import UserError
-from ofa_mcu.nn import ElasticResolutionCollate, OFAMCUNet, resize_batch, sample_resolution
+from ofa_mcu.nn import OFAMCUNet, resize_batch, sample_resolution
 from ofa_mcu.nn.elastic_layers import DynamicBatchNorm2d, DynamicSeparableConv2d
 from ofa_mcu.nn.init import randomize_bn
 from ofa_mcu.nn.sorting import width_streams
@@ -236,21 +236,15 @@ def test_any_input_resolution(cfg, sizes):
         assert y.shape == (2, cfg.n_classes) and torch.isfinite(y).all()
 
 
-def test_resolution_sampling_and_collate():
+def test_resolution_sampling_and_resize():
+    """The trainer draws each step's resolution with ``sample_resolution`` from its step rng: a
+    ``random.Random`` draw picks the same element as ``rng.choice(cfg.resolutions)`` did before,
+    so a resumed run still trains the same resolutions."""
     rng = random.Random(0)
     seen = {sample_resolution(rng, VWW) for _ in range(200)}
     assert seen == set(VWW.resolutions)
-    collate = ElasticResolutionCollate(VWW, seed=1)
-    items = [(torch.rand(3, 128, 128), i % 2) for i in range(4)]
-    sizes = set()
-    for _ in range(30):
-        x, y = collate(items)
-        assert x.shape[0] == 4 and x.shape[2] == x.shape[3] == collate.last_size
-        assert y.tolist() == [0, 1, 0, 1]
-        sizes.add(collate.last_size)
-    assert sizes == set(VWW.resolutions)
-    fixed = ElasticResolutionCollate(VWW, size=112)
-    assert fixed(items)[0].shape == (4, 3, 112, 112)
+    assert [sample_resolution(random.Random(s), FASHION_MNIST) for s in range(50)] == \
+        [random.Random(s).choice(FASHION_MNIST.resolutions) for s in range(50)]
     x = torch.rand(2, 1, 28, 28)
     assert resize_batch(x, 28) is x
     assert resize_batch(x, 40).shape == (2, 1, 40, 40)

@@ -136,3 +136,31 @@ def test_cli_init_then_check(tmp_path, capsys):
 def test_cli_manifest(capsys, manifest):
     assert main(["supernet", "manifest", "--space", "vww"]) == 0
     assert json.loads(capsys.readouterr().out) == manifest
+
+
+def test_a_plain_pickle_is_one_line_with_no_torch_warning(tmp_path):
+    """torch's weights-only loader warns about a plain pickle's protocol on stderr; the command
+    prints only its one error line (run as a process: pytest would swallow the warning)."""
+    import pickle
+    import subprocess
+    import sys
+
+    path = tmp_path / "plain.pt"
+    path.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    proc = subprocess.run([sys.executable, "-m", "ofa_mcu", "supernet", "check", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ofa-mcu: error: ") and "could not be loaded safely" in lines[0]
+
+
+def test_a_checkpoint_with_nan_weights_is_refused(tmp_path):
+    """A diverged run's NaN weights would score every subnet 0 %: loading names the key."""
+    net = OFAMCUNet(FASHION_MNIST)
+    state = net.state_dict()
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key] = torch.full_like(state[key], float("nan"))
+    torch.save(state, tmp_path / "nan.pth")
+    with pytest.raises(UserError, match=f"NaN or infinite values \\(key '{key}'\\)"):
+        load_supernet_state(OFAMCUNet(FASHION_MNIST), tmp_path / "nan.pth")
+    assert main(["supernet", "check", str(tmp_path / "nan.pth"), "--space", "fashion_mnist"]) == 2

@@ -78,6 +78,25 @@ def test_a_user_file_where_the_new_output_writes_is_refused_and_nothing_changes(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.parametrize("theirs,new", [
+    ("src/main.cc", "src/main.cc"),          # a file in the user's own folder (the folder holds nothing listed)
+    ("report", "report/plots/agreement.png"),  # a user file where the new output needs a folder
+    ("model/results.json", "model/results.json"),
+    ("plots/deep/x.png", "plots"),             # a user folder where the new output writes a file
+])
+def test_a_user_entry_anywhere_on_a_new_files_path_is_in_the_way(tmp_path, theirs, new):
+    """--force over an output holding a folder of the user's never replaces a file inside it."""
+    out = tmp_path / "out"
+    write_tree_atomically(out, {"a.txt": b"1"}, force=False)
+    (out / theirs).parent.mkdir(parents=True, exist_ok=True)
+    (out / theirs).write_text("the user's")
+    before = _tree(out)
+    top = theirs.split("/")[0]
+    with pytest.raises(UserError, match=f"{top}' is in the way|{top}/.*' is in the way"):
+        write_tree_atomically(out, {"a.txt": b"2", new: b"generated"}, force=True)
+    assert _tree(out) == before
+
+
 def test_an_output_that_holds_an_input_is_refused_even_with_force(tmp_path):
     folder = tmp_path / "in"
     write_tree_atomically(folder, {"readme.txt": b"ofa-mcu wrote this"}, force=False)

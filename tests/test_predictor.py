@@ -359,3 +359,114 @@ def test_hand_run_predictor_scripts_fail_in_one_line(tmp_path, argv, message):
     assert out.returncode == 1
     assert out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
     assert "Traceback" not in out.stderr and not any(tmp_path.iterdir())
+
+
+def _predictor_copy(tmp_path: Path) -> Path:
+    """A copy of the shipped Fashion-MNIST predictor's model files."""
+    import shutil
+
+    from ofa_mcu.predictor.model import PREDICTORS
+
+    out = tmp_path / "pred"
+    out.mkdir()
+    for name in ("model.json", "model.npz"):
+        shutil.copy(PREDICTORS / "fashion_mnist" / name, out / name)
+    return out
+
+
+def _edit_model_json(d: Path, change) -> None:
+    spec = json.loads((d / "model.json").read_text())
+    change(spec)
+    (d / "model.json").write_text(json.dumps(spec))
+
+
+def _one_line_error(capsys, *fragments) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("ofa-mcu: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    for f in fragments:
+        assert f in err, err
+    return err
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda d: (d / "model.npz").write_bytes((d / "model.npz").read_bytes()[:500]), "BadZipFile"),
+    (lambda d: (d / "model.npz").write_bytes(b""), "EOFError"),
+    (lambda d: _edit_model_json(d, lambda s: s.update(n_layers=0)), "n_layers is 0"),
+    (lambda d: _edit_model_json(d, lambda s: s.update(target_scale=float("nan"))), "target_scale is nan"),
+])
+def test_predict_with_a_damaged_predictor_is_one_line_exit_2(tmp_path, capsys, damage, fragment):
+    d = _predictor_copy(tmp_path)
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps(sample_batch(np.random.default_rng(0), 2, FASHION_MNIST).to_dicts()))
+    assert main(["predictor", "predict", str(d), str(archs)]) == 0
+    capsys.readouterr()
+    damage(d)
+    assert main(["predictor", "predict", str(d), str(archs)]) == 2
+    _one_line_error(capsys, f"predictor in {str(d)!r} is damaged (", fragment, "re-run 'ofa-mcu predictor fit'")
+
+
+def test_search_and_eval_with_damaged_metadata_are_one_line_exit_2(tmp_path, capsys):
+    from ofa_mcu.assets import asset
+
+    d = _predictor_copy(tmp_path)
+    _edit_model_json(d, lambda s: s["meta"].update(metrics=[1, 2]))
+    assert main(["search", "--predictor", str(d), "--samples", "10"]) == 2
+    _one_line_error(capsys, "is damaged (model.json: meta.metrics is a JSON list")
+    _edit_model_json(d, lambda s: s["meta"].update(metrics={"mae": 0.1}))
+    _edit_model_json(d, lambda s: s["meta"]["data"].pop("pairs_digest"))
+    pairs = str(asset("pairs", "fashion_mnist_acc.json.gz"))
+    assert main(["predictor", "eval", str(d), "--pairs", pairs]) == 0  # without --held-out it needs no record
+    capsys.readouterr()
+    assert main(["predictor", "eval", str(d), "--pairs", pairs, "--held-out"]) == 2
+    _one_line_error(capsys, "meta.data lacks 'pairs_digest'", "evaluate without --held-out")
+
+
+def test_damaged_predictor_through_the_installed_command(tmp_path):
+    d = _predictor_copy(tmp_path)
+    (d / "model.npz").write_bytes(b"")
+    out = subprocess.run([str(OFA_MCU), "search", "--predictor", str(d), "--samples", "10"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert "is damaged (model.npz is unreadable (EOFError" in out.stderr
+
+
+def test_fit_refuses_a_pair_file_given_twice(tmp_path, capsys):
+    from ofa_mcu.assets import asset
+
+    f = str(asset("pairs", "fashion_mnist_acc.json.gz"))
+    out = tmp_path / "o"
+    assert main(["predictor", "fit", "--pairs", f, f, "--out", str(out), "--space", "fashion_mnist"]) == 2
+    _one_line_error(capsys, f"pair file {f!r} is given twice; give each file once")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--epochs", "1000000000", "an integer in [1, 100,000]"),
+    ("--min-steps", "1000000000000", "an integer in [0, 10,000,000]"),
+    ("--distill-archs", "1000000000000", "an integer in [0, 2,000,000]"),
+    ("--members", "1000000", "an integer in [1, 100]"),
+    ("--epochs", "0", "an integer in [1, 100,000]"),
+])
+def test_fit_budget_flags_have_upper_bounds_checked_while_parsing(tmp_path, capsys, flag, value, message):
+    f = tmp_path / "never_read.json"
+    f.write_text("{oops")  # parsing stops first
+    out = tmp_path / "o"
+    assert main(["predictor", "fit", "--pairs", str(f), "--out", str(out), flag, value]) == 2
+    _one_line_error(capsys, f"argument {flag}: must be {message}, got {value!r}")
+    assert not out.exists()
+
+
+def test_training_checks_the_same_bounds(vww_pairs):
+    from ofa_mcu.errors import UserError
+
+    for recipe, message in ((get_recipe("small").with_(model_epochs=10**9), "epochs must be an integer in"),
+                            (get_recipe("small").with_(model_min_steps=10**12), "minimum steps must be"),
+                            (get_recipe("default").with_(student_min_steps=10**12), "minimum steps must be"),
+                            (get_recipe("default").with_(distill_n_random=10**12), "distillation archs must be"),
+                            (get_recipe("default").with_(members=10**6), "members must be")):
+        with pytest.raises(UserError, match=message):
+            recipe.check()
+    part = vww_pairs.take(np.arange(20))
+    huge = get_recipe("default").with_(members=1, model_epochs=1, model_min_steps=1, distill_n_random=10**12)
+    with pytest.raises(UserError, match="distillation archs must be an integer in"):
+        fit_recipe(part.batch, part.acc, huge, VWW, progress=False)  # before any training

@@ -137,3 +137,172 @@ def test_load_predictor_errors(tmp_path):
     (tmp_path / "model.json").write_text('{"format": "other"}')
     with pytest.raises(UserError, match="is not an ofa-mcu accuracy predictor"):
         load_predictor(tmp_path)
+
+
+# ---- damaged predictor folders: one-line UserErrors at load, never a traceback later ----------
+def _shipped_copy(tmp_path):
+    """A copy of the shipped Fashion-MNIST predictor's model files in ``tmp_path/p``."""
+    import shutil
+
+    from ofa_mcu.predictor.model import PREDICTORS
+
+    out = tmp_path / "p"
+    out.mkdir()
+    for name in ("model.json", "model.npz"):
+        shutil.copy(PREDICTORS / "fashion_mnist" / name, out / name)
+    return out
+
+
+def _edit_json(change):
+    def edit(d):
+        spec = json.loads((d / "model.json").read_text())
+        change(spec)
+        (d / "model.json").write_text(json.dumps(spec))
+    return edit
+
+
+def _edit_npz(change):
+    def edit(d):
+        with np.load(d / "model.npz") as z:
+            arrays = dict(z)
+        change(arrays)
+        np.savez(d / "model.npz", **arrays)
+    return edit
+
+
+def _write_npz(data: bytes):
+    def edit(d):
+        (d / "model.npz").write_bytes(data(d) if callable(data) else data)
+    return edit
+
+
+DAMAGE = {
+    "npz truncated": (_write_npz(lambda d: (d / "model.npz").read_bytes()[:500]), "BadZipFile"),
+    "npz empty": (_write_npz(b""), "EOFError"),
+    "npz a single array": (lambda d: np.save(d / "model.npz.npy", np.zeros(3)) or
+                           (d / "model.npz.npy").rename(d / "model.npz"), "a single array"),
+    "n_layers 0": (_edit_json(lambda s: s.update(n_layers=0)), "n_layers is 0, not an integer in [1, 10,000]"),
+    "n_layers a string": (_edit_json(lambda s: s.update(n_layers="3")), "n_layers is '3'"),
+    "n_layers too few": (_edit_json(lambda s: s.update(n_layers=2)), "records 2 layers but model.npz holds W0, W1, W2"),
+    "W2 missing": (_edit_npz(lambda a: a.pop("W2")), "records 3 layers but model.npz holds W0, W1"),
+    "W1 wrong shape": (_edit_npz(lambda a: a.update(W1=np.zeros((5, 7), np.float32))),
+                       "W1 has shape (5, 7), expected (128, m)"),
+    "W0 not the encoding's width": (_edit_npz(lambda a: a.update(W0=a["W0"][:-1])),
+                                    "W0 has shape (197, 128), expected (198, m), one row per encoding column"),
+    "last layer two outputs": (_edit_npz(lambda a: a.update(W2=np.zeros((128, 2), np.float32))),
+                               "b2 has shape (1,), expected (2,)"),
+    "b0 wrong shape": (_edit_npz(lambda a: a.update(b0=a["b0"][:5])), "b0 has shape (5,), expected (128,)"),
+    "skip wrong shape": (_edit_npz(lambda a: a.update(skip=a["skip"][:3])), "skip has shape (3,), expected (198,)"),
+    "NaN weight": (_edit_npz(lambda a: a["W1"].__setitem__((0, 0), np.nan)), "W1 holds non-finite values"),
+    "string weights": (_edit_npz(lambda a: a.update(b1=np.array(["x"] * 128))), "b1 holds <U1 values"),
+    "target_scale NaN": (_edit_json(lambda s: s.update(target_scale=float("nan"))),
+                         "target_scale is nan, not a finite number"),
+    "target_shift infinite": (_edit_json(lambda s: s.update(target_shift=float("inf"))), "target_shift is inf"),
+    "target_shift missing": (_edit_json(lambda s: s.pop("target_shift")), "lacks 'target_shift'"),
+    "encoding unknown": (_edit_json(lambda s: s.update(encoding="nope")), "unknown encoding 'nope'"),
+    "activation unknown": (_edit_json(lambda s: s.update(activation="tanh")), "unknown activation 'tanh'"),
+    "space a list": (_edit_json(lambda s: s.update(space=[1])), "'space' is not a space config"),
+    "space keys unknown": (_edit_json(lambda s: s["space"].update(bogus=1)), "the space config is unusable"),
+    "meta a list": (_edit_json(lambda s: s.update(meta=[])), "'meta' is a JSON list, not an object"),
+    "metrics a list": (_edit_json(lambda s: s["meta"].update(metrics=[1, 2])), "meta.metrics is a JSON list"),
+    "mae a string": (_edit_json(lambda s: s["meta"]["metrics"].update(mae="0.1")),
+                     "meta.metrics.mae is '0.1', not a finite number"),
+    "mae negative": (_edit_json(lambda s: s["meta"]["metrics"].update(mae=-1)), "meta.metrics.mae is -1"),
+    "nested metric NaN": (_edit_json(lambda s: s["meta"]["metrics"]["kendall_tau_by_resolution"].update({"32": "x"})),
+                          "meta.metrics.kendall_tau_by_resolution.32 is 'x'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_damaged_predictor_folder_is_a_one_line_error_at_load(tmp_path, case):
+    damage, message = DAMAGE[case]
+    d = _shipped_copy(tmp_path)
+    load_predictor(d)  # the copy itself loads
+    damage(d)
+    with pytest.raises(UserError) as exc:
+        load_predictor(d)
+    text = str(exc.value)
+    assert text.startswith(f"predictor in {str(d)!r} is damaged (") and "\n" not in text
+    assert text.endswith("re-run 'ofa-mcu predictor fit'") and message in text, text
+
+
+def test_layers_that_do_not_chain_are_refused_at_construction():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((3, 4)).astype(np.float32)
+    for layers, message in (([], "no layers"), ([(W, None)], "the last layer has 4 outputs"),
+                            ([(W, None), (np.ones((5, 1), np.float32), None)], "W1 has shape (5, 1), expected (4, m)")):
+        with pytest.raises(UserError, match="do not form an MLP") as exc:
+            AccuracyPredictor(layers, "features", FASHION_MNIST)
+        assert message in str(exc.value)
+    with pytest.raises(UserError, match=r"skip has shape \(2,\), expected \(3,\)"):
+        AccuracyPredictor([(np.ones((3, 1), np.float32), None)], "features", FASHION_MNIST, skip=np.ones(2))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.pop("pairs_digest"), "meta.data lacks 'pairs_digest'"),
+    (lambda d: d.update(files="a.json"), "meta.data.files is 'a.json', not a list of file names"),
+    (lambda d: d.update(val_fraction=1.5), "meta.data.val_fraction is 1.5, not a finite number in (0, 1)"),
+    (lambda d: d.update(seed=-1), "meta.data.seed is -1, not an integer in [0, 4,294,967,295]"),
+    (lambda d: d.update(val_digest=None), "meta.data.val_digest is None, not a digest string"),
+])
+def test_damaged_split_record_is_a_one_line_error(change, message):
+    from ofa_mcu.predictor.fit import held_out, split_record
+
+    pred = load_predictor("fashion_mnist")
+    assert split_record(pred)["n_val"] == 120
+    data = dict(pred.meta["data"])
+    change(data)
+    pred.meta["data"] = data
+    with pytest.raises(UserError) as exc:
+        held_out(pred, None)  # refused before the pairs are looked at
+    text = str(exc.value)
+    assert message in text and "evaluate without --held-out" in text and "\n" not in text
+    pred.meta["data"] = [1]
+    with pytest.raises(UserError, match="meta.data is a JSON list"):
+        split_record(pred)
+
+
+# ---- pair files: each file once, each network once ------------------------------------------
+def _pair_file(path, archs, acc=88.0):
+    path.write_text(json.dumps([[a, acc + 0.01 * i] for i, a in enumerate(archs)]))
+    return path
+
+
+def _distinct_archs(n, cfg=VWW):
+    b = sample_batch(np.random.default_rng(5), n, cfg)
+    assert len(np.unique(b.keys(cfg), axis=0)) == n
+    return b.to_dicts()
+
+
+def test_the_same_pair_file_twice_is_refused(tmp_path):
+    from ofa_mcu.predictor import load_pairs
+
+    f = _pair_file(tmp_path / "f.json", _distinct_archs(12))
+    assert len(load_pairs([f], VWW)) == 12
+    with pytest.raises(UserError) as exc:
+        load_pairs([f, f], VWW)
+    assert str(exc.value).startswith(f"pair file {str(f)!r} is given twice; give each file once")
+    (tmp_path / "link.json").symlink_to(f)
+    with pytest.raises(UserError, match=r"'.*link.json' is given twice \(also as '.*f.json'\)"):
+        load_pairs([f, tmp_path / "link.json"], VWW)
+
+
+def test_a_network_measured_twice_is_refused(tmp_path):
+    from ofa_mcu.predictor import load_pairs
+
+    archs = _distinct_archs(12)
+    a = _pair_file(tmp_path / "a.json", archs[:6])
+    b = _pair_file(tmp_path / "b.json", archs[6:] + [archs[2]])
+    with pytest.raises(UserError) as exc:
+        load_pairs([a, b], VWW)
+    text = str(exc.value)
+    assert text.startswith(f"{b}: pair #6 measures the same network as pair #2 of {a}; give each arch once")
+    assert "\n" not in text
+    # the same network in another spelling (a skipped slot's choices differ): the canonical form decides
+    twin = dict(archs[0], d=[0] * VWW.n_depth)
+    other = dict(twin, ks=list(twin["ks"]))
+    skipped = next(i for i in range(VWW.n_slots) if not ArchBatch.from_dicts([twin]).active(VWW)[0][i])
+    other["ks"][skipped] = 7 if twin["ks"][skipped] != 7 else 3
+    c = _pair_file(tmp_path / "c.json", [twin, other])
+    with pytest.raises(UserError, match=r"c.json: pair #1 measures the same network as pair #0;"):
+        load_pairs([c], VWW)

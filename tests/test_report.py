@@ -283,6 +283,8 @@ def _changed(results: dict, value, *keys: str) -> dict:
     (lambda r: _changed(r, "no/such/plot.png", "search", "plot_png"), ["search.plot_png", "does not exist"]),
     (lambda r: _changed(r, 2, "schema"), ["schema"]),
     (lambda r: _changed(r, ["a", "b"], "dataset", "class_names"), ["3 classes", "class_names has 2"]),
+    (lambda r: _changed(r, None, "model", "output", "zero_point"), ["model.output.zero_point", "integer, got None"]),
+    (lambda r: _changed(r, "-128", "model", "input", "zero_point"), ["model.input.zero_point", "integer"]),
 ])
 def test_bad_results_are_one_line_user_errors(results, tmp_path, make, words):
     with pytest.raises(UserError) as err:
@@ -290,6 +292,13 @@ def test_bad_results_are_one_line_user_errors(results, tmp_path, make, words):
     msg = str(err.value)
     assert "\n" not in msg and all(w in msg for w in words), msg
     assert not (tmp_path / "out").exists()
+
+
+def test_null_optional_fields_render_as_absent(tmp_path):
+    r = {"model": {"name": "m", "output": {"dtype": "int8", "scale": None}}, "dataset": {"name": None, "images": 3},
+         "versions": {"ofa-mcu": "0.1.0"}}
+    md = write_report(r, tmp_path / "r", formats="md")["md"].read_text()
+    assert "? (3 images)" in md
 
 
 def test_minimal_results_render(tmp_path):

@@ -121,10 +121,3 @@ def get_reciprocal(x: int, x_integer_digits: int) -> tuple[int, int]:
     shifted_minus_one = wrap32((x << headroom_plus_one) - (1 << 31))
     return one_over_one_plus_x_for_x_in_0_1(shifted_minus_one), x_integer_digits - headroom_plus_one
 
-
-def logistic(a: int, bits: int) -> int:
-    """gemmlowp::logistic of a FixedPoint<int32, bits> (result FixedPoint<int32, 0>)."""
-    if a == 0:
-        return 1 << 30
-    pos = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(-abs(a), bits))
-    return pos if a > 0 else wrap32(one(0) - pos)

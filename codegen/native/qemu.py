@@ -52,14 +52,6 @@ def build_firmware(project_dir, board: Any) -> Path:
     return d / target
 
 
-def elf_size(elf) -> dict:
-    """``arm-none-eabi-size`` of the ELF: text (code + constants), data, bss (bytes)."""
-    size = require_executable("arm-none-eabi-size", "apt-get install binutils-arm-none-eabi")
-    out = subprocess.run([size, str(elf)], capture_output=True, text=True, check=True).stdout.splitlines()
-    text, data, bss = (int(v) for v in out[1].split()[:3])
-    return {"text": text, "data": data, "bss": bss}
-
-
 _SECTION_RE = re.compile(r"^\s*\[\s*\d+\]\s+(\S+)\s+(\w+)\s+([0-9a-fA-F]+)\s+[0-9a-fA-F]+\s+([0-9a-fA-F]+)\s+"
                          r"[0-9a-fA-F]+\s+([A-Za-z]*)\s+\d+", re.M)
 

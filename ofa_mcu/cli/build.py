@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..validate import BN_IMAGES, IMAGES, NON_NEGATIVE, POSITIVE
+from ..validate import BN_IMAGES, EPOCHS, IMAGES, POSITIVE, Number
 from .common import add_dataset_args, add_seed_arg, add_space_arg, checkpoint_arg, dataset_name
 from .search import add_budget_args, add_strategy_args
 
@@ -57,9 +57,10 @@ def register(sub) -> None:
     q = p.add_argument_group("quantize and verify")
     q.add_argument("--calib-images", type=IMAGES, default=500, help="int8 calibration images (default 500)")
     q.add_argument("--bn-calib-images", type=BN_IMAGES, default=1000, help="BN re-calibration images (default 1000)")
-    q.add_argument("--finetune-epochs", type=NON_NEGATIVE, default=0.0,
+    q.add_argument("--finetune-epochs", type=Number(0, EPOCHS.hi), default=0.0,
                    help="fine-tune the chosen subnet alone for this many epochs before quantizing "
-                        "(default 0: off; on the default model 3 epochs added 2.4 points in 8 minutes)")
+                        "(default 0: off; on the shipped weights' default model 3 epochs moved float top-1 from 92.75 to 92.80 %, "
+                        "within noise: the supernet's subnet is already trained)")
     q.add_argument("--finetune-lr", type=POSITIVE, default=0.02, help="fine-tuning learning rate (cosine to 0)")
     q.add_argument("--eval-images", type=IMAGES, default=2000, help="verification images (evenly spaced; default 2000)")
     p.add_argument("--force", action="store_true",

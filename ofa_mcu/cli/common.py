@@ -37,6 +37,11 @@ def dataset_name(args: argparse.Namespace) -> str:
     return args.dataset or dataset_for_space(args.space)
 
 
+# What ``ofa_mcu.boards.budget.default_kernels`` picks, in words for --kernels' help.
+KERNELS_DEFAULT = ("cmsis-nn on cores with DSP instructions (M4, M7) and in Pico SDK projects "
+                   "(pico-tflmicro compiles it), else reference")
+
+
 def add_reserve_args(p) -> None:
     """``--reserve-flash-kb`` / ``--reserve-sram-kb``: room kept for the user's application."""
     p.add_argument("--reserve-flash-kb", type=KILOBYTES,

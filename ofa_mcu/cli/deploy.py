@@ -9,8 +9,8 @@ import shlex
 from pathlib import Path
 
 from ..errors import UserError
-from ..validate import existing_dir, existing_file, non_empty
-from .common import add_reserve_args, project_folder
+from ..validate import POSITIVE, existing_dir, existing_file, non_empty
+from .common import KERNELS_DEFAULT, add_reserve_args, project_folder
 
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".pgm", ".ppm")
 # Tensor types of a graph that computes in float (an int8 model must have none).
@@ -25,13 +25,18 @@ def _read_model(path: str) -> bytes:
 
 
 def _looks_like_path(arg: str) -> bool:
-    return "/" in arg or "\\" in arg or Path(arg).suffix.lower() in (".txt", ".csv", ".labels", ".names")
+    """A path, not a list: no comma (class names such as Fashion-MNIST's 'T-shirt/top' hold '/')."""
+    return "," not in arg and ("/" in arg or "\\" in arg
+                               or Path(arg).suffix.lower() in (".txt", ".csv", ".labels", ".names"))
 
 
 def _labels_file(arg: str | None) -> str | None:
     """The file ``--labels`` names, or None when it is a comma-separated list."""
     if arg is None or Path(arg).is_file():
         return arg if arg is not None else None
+    if Path(arg).is_dir():
+        raise UserError(f"--labels {arg!r} is a folder; give a file with one label per line, or the names "
+                        "separated by commas")
     if _looks_like_path(arg):
         raise UserError(f"--labels file {arg!r} does not exist; give the path of a file with one label per line, "
                         "or the names separated by commas")
@@ -88,8 +93,10 @@ def load_test_image(path: str, height: int, width: int, channels: int):
         raise UserError(f"test image {path!r}: use one of {', '.join(IMAGE_SUFFIXES)} or .npy")
     from PIL import Image, UnidentifiedImageError
 
+    from ..data.user_data import open_image
+
     try:
-        img = Image.open(p)
+        img = open_image(p, f"test image {path!r}")
         img = img.convert("L" if channels == 1 else "RGB")
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"test image {path!r} cannot be read ({exc})") from None
@@ -273,6 +280,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     _labels(args.labels)
     tflite = _read_model(args.model)
     test_image, preprocess = _inputs(args, tflite)
+    from ..quant.tflm_runner import check_tflm_survives
+
+    check_tflm_survives(tflite, f"model {args.model!r}")
     name = args.name or Path(args.model).stem
     if args.float_model and not args.data:
         raise UserError("--float-model is the reference of the --data evaluation; add --data DIR or drop --float-model")
@@ -303,17 +313,11 @@ def _count_instructions(args: argparse.Namespace, project: Path, manifest: dict,
     interpreter's work between ops). ``--json``: one JSON object instead."""
     import sys
 
-    from codegen.flash import Step, qemu_argv, run_plan
+    from codegen.flash import Step, artifact, qemu_argv, run_plan
 
     board = p.board
-    if not board.is_qemu:
-        raise UserError(f"--count-instructions runs the firmware in QEMU; {board.name} is not a QEMU board "
-                        "(use qemu-mps2-an386 or qemu-mps2-an500)")
     backend = manifest.get("backend")
-    if backend not in ("native", "tflm") or manifest["build_system"] not in ("native-make", "make", "cmake"):
-        raise UserError(f"--count-instructions needs a native or a TFLite-Micro make/cmake project (this one: "
-                        f"{backend}, {manifest['build_system']}); regenerate it with ofa-mcu deploy")
-    elf = manifest.get("artifacts", {}).get("elf")
+    elf = artifact(manifest, "elf")
     if args.dry_run:
         from codegen.native.qemu import plugin_args
 
@@ -384,13 +388,36 @@ def _open_monitor(args: argparse.Namespace, board):
     return port
 
 
+def _check_countable(manifest: dict, board) -> None:
+    """``--count-instructions`` runs a native or TFLite-Micro make/cmake project on a QEMU board."""
+    if not board.is_qemu:
+        raise UserError(f"--count-instructions runs the firmware in QEMU; {board.name} is not a QEMU board "
+                        "(use qemu-mps2-an386 or qemu-mps2-an500)")
+    backend = manifest.get("backend")
+    if backend not in ("native", "tflm") or manifest["build_system"] not in ("native-make", "make", "cmake"):
+        raise UserError(f"--count-instructions needs a native or a TFLite-Micro make/cmake project (this one: "
+                        f"{backend}, {manifest['build_system']}); regenerate it with ofa-mcu deploy")
+
+
+def _check_inputs(args: argparse.Namespace, project: Path, manifest: dict, p) -> None:
+    """What a run refuses before any work, a dry run too: the project ``--count-instructions``
+    needs, the TFLM tree the user named and its kernel set; with ``--no-build``, the build the
+    flash step (or the instruction count) loads."""
+    from codegen.flash import check_built
+
+    if args.count_instructions:
+        _check_countable(manifest, p.board)
+    for check in p.dry_checks:
+        check()
+    if args.no_build and not args.dry_run:
+        check_built(project, manifest, "elf" if args.count_instructions else p.flash_artifact)
+
+
 def cmd_flash(args: argparse.Namespace) -> int:
     """Build and flash (or, for QEMU boards, build and run) a generated project; ``--monitor``
     then prints what the board says on its serial console."""
     from codegen.flash import Options, plan, read_manifest, run_plan
 
-    if args.monitor_timeout is not None and not args.monitor_timeout > 0:
-        raise UserError(f"--monitor-timeout {args.monitor_timeout:g} must be above 0 seconds")
     project = project_folder(args.project)
     manifest = read_manifest(project)
     opts = Options(tflm_dir=args.tflm_dir, port=args.port, tool=args.tool, placeholders=args.dry_run,
@@ -399,6 +426,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
     watch = _monitor_target(args, p.board, manifest)
     if args.json and not args.count_instructions:
         raise UserError("--json is the output of --count-instructions; add --count-instructions or drop --json")
+    _check_inputs(args, project, manifest, p)
     if args.count_instructions:
         return _count_instructions(args, project, manifest, p)
     if args.dry_run:
@@ -478,7 +506,7 @@ def register(sub) -> None:
     d.add_argument("--allow-over-budget", action="store_true", help="write the project even if the model exceeds the board's budgets")
     d.add_argument("--kernels", choices=["reference", "cmsis-nn"],
                    help="tflm backend: the TFLM kernel set the firmware is built with; sizes the arena and the budget "
-                        "(default: cmsis-nn on cores with DSP instructions (M4, M7), else reference; or the tree's)")
+                        f"(default: {KERNELS_DEFAULT}; or the tree's)")
     d.add_argument("--tflm-dir", metavar="DIR",
                    help="tflm backend: a TFLite-Micro tree (default: $TFLM_DIR): the arena is then measured in QEMU "
                         "on the board's core and the firmware linked for the board (real sizes in the report)")
@@ -513,5 +541,5 @@ def register(sub) -> None:
     f.add_argument("--monitor", action="store_true",
                    help="after flashing, print the board's serial console until the firmware reports its status "
                         "(exit code = that status), --monitor-timeout or Ctrl-C")
-    f.add_argument("--monitor-timeout", type=float, metavar="SECONDS", help="stop --monitor after this long")
+    f.add_argument("--monitor-timeout", type=POSITIVE, metavar="SECONDS", help="stop --monitor after this long")
     f.set_defaults(func=cmd_flash)

@@ -93,13 +93,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if args.n - args.holdout < need:
             raise UserError(f"-n {args.n} with --holdout {args.holdout} leaves {args.n - args.holdout} subnets to fit; "
                             f"the fit needs at least {need}: raise -n to {need + args.holdout} or lower --holdout")
-    if args.target:
-        return _calibrate_target(args, cfg, Path(args.out) if args.out else default_calibration_path(cfg.name))
+    if args.measurements:
+        if Path(args.measurements).is_dir():
+            raise UserError(f"--measurements {args.measurements!r} is a folder; give a file path (a JSON-lines cache)")
+        check_writable(args.measurements, "measurement cache")
     out = Path(args.out) if args.out else default_calibration_path(cfg.name)
+    if args.target:
+        if out.is_dir():
+            raise UserError(f"--out {args.out!r} is a folder; give the calibration file to update")
+        check_writable(out, "calibration file")
+        return _calibrate_target(args, cfg, out)
     if args.out:
         check_output_file(out, args.force, inputs=[args.measurements], what="calibration file")
-    if args.measurements:
-        check_writable(args.measurements, "measurement cache")
     calib = calibrate_space(cfg, n=args.n, seed=args.seed, holdout=args.holdout, out_path=out,
                             measurements_path=args.measurements)
     print(format_error_table(calib))

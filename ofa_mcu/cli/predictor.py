@@ -5,7 +5,8 @@ import argparse
 import json
 import sys
 
-from ..validate import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_INT, THREADS, existing_file
+from ..predictor.recipes import DISTILL_ARCHS, EPOCHS, MEMBERS, MIN_STEPS
+from ..validate import OPEN_FRACTION, THREADS, existing_file
 from .common import add_seed_arg, add_space_arg
 
 
@@ -63,11 +64,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Print one JSON object with the predictor's metrics on the given pairs."""
-    from ..predictor.fit import evaluate, held_out
+    from ..predictor.fit import evaluate, held_out, split_record
     from ..predictor.model import load_predictor
     from ..predictor.pairs import load_pairs
 
     pred = load_predictor(args.model)
+    if args.held_out:
+        split_record(pred)  # a missing or damaged record fails before the pairs load
     pairs = load_pairs(args.pairs, pred.space)
     if args.held_out:
         pairs = held_out(pred, pairs)
@@ -115,12 +118,16 @@ def register(sub) -> None:
     add_seed_arg(f, "split and training seed (default 0)")
     f.add_argument("--recipe", default="default", choices=_recipe_names(), help="training recipe (default: default)")
     add_space_arg(f, "search space of the archs")
-    f.add_argument("--epochs", type=POSITIVE_INT, default=None, help="override the recipe's epochs (of each member)")
-    f.add_argument("--members", type=POSITIVE_INT, default=None, help="override the recipe's ensemble size")
-    f.add_argument("--min-steps", type=NON_NEGATIVE_INT, default=None,
-                   help="override the recipe's minimum optimiser steps per MLP (epochs rise to reach it)")
-    f.add_argument("--distill-archs", type=NON_NEGATIVE_INT, default=None,
-                   help="override how many random archs the teachers label for distillation")
+    f.add_argument("--epochs", type=EPOCHS, default=None,
+                   help=f"override the recipe's epochs (of each member): {EPOCHS.describe()}")
+    f.add_argument("--members", type=MEMBERS, default=None,
+                   help=f"override the recipe's ensemble size: {MEMBERS.describe()}")
+    f.add_argument("--min-steps", type=MIN_STEPS, default=None,
+                   help="override the recipe's minimum optimiser steps per MLP (epochs rise to reach it): "
+                        f"{MIN_STEPS.describe()}")
+    f.add_argument("--distill-archs", type=DISTILL_ARCHS, default=None,
+                   help="override how many random archs the teachers label for distillation: "
+                        f"{DISTILL_ARCHS.describe()} (all are held in memory, about 3 KB each)")
     f.add_argument("--compare", nargs="*", default=[], metavar="RECIPE", choices=_recipe_names(),
                    help="also train these recipes on the same split and report them (e.g. --compare lab)")
     f.add_argument("--threads", type=THREADS, default=1,

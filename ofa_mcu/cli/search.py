@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..validate import EVOLUTION_RANGES, NON_NEGATIVE, POSITIVE, SAMPLES
-from .common import add_reserve_args, add_seed_arg, add_space_arg
+from .common import KERNELS_DEFAULT, add_reserve_args, add_seed_arg, add_space_arg
 
 
 def add_budget_args(p: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_budget_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-latency-ms", type=POSITIVE, help="estimated latency on the board (needs --board)")
     g.add_argument("--kernels", choices=["reference", "cmsis-nn"],
                    help="TFLM kernel set the firmware is built with; sizes the arena (CMSIS-NN's scratch buffers) and "
-                        "the runtime's flash (default: cmsis-nn on cores with DSP instructions (M4, M7), else reference)")
+                        f"the runtime's flash (default: {KERNELS_DEFAULT})")
     add_reserve_args(g)
     g.add_argument("--tolerance", type=NON_NEGATIVE, metavar="POINTS",
                    help="ship the cheapest candidate (latency, then flash, then SRAM) predicted within this many "
@@ -66,7 +66,7 @@ def run_search(args: argparse.Namespace, cfg, progress: bool = True):
     from ..search.budget import budget_limits
 
     board = None
-    if args.board:
+    if args.board is not None:
         from ..boards import load_board
 
         board = load_board(args.board)

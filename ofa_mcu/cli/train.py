@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..validate import (
-    BN_IMAGES, IMAGES, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, THREADS, Number, NumberList, existing_file,
+    BN_IMAGES, EPOCHS, IMAGES, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, THREADS, Number, NumberList, existing_file,
 )
 from .common import add_dataset_args, add_seed_arg, add_space_arg, checkpoint_arg, dataset_name
 
@@ -113,7 +113,7 @@ def register(sub) -> None:
     p.add_argument("--phases", type=_phases,
                    help="comma list of phases: progressive shrinking largest,kernel,depth,expand,width "
                    "(the default), or sandwich (every dimension at once, in-place distillation)")
-    p.add_argument("--epochs", type=NumberList(POSITIVE_INT), help="epochs per phase, comma list or one value for all")
+    p.add_argument("--epochs", type=NumberList(EPOCHS), help="epochs per phase, comma list or one value for all")
     p.add_argument("--lr", type=NumberList(POSITIVE), help="base learning rate per phase, comma list or one value (the loss "
                    "is the mean over each step's subnets: a sandwich phase with 2 random subnets wants about "
                    "4x a single network's lr)")

@@ -4,7 +4,8 @@ or one array file (``.npy``, or raw ``.bin`` in the model's input type) beside a
 Images are read with Pillow, converted to the model's channels (``L`` or ``RGB``, channel order
 R, G, B) and resized to its input size (bilinear, as ``--test-image`` does); the pixel -> input
 mapping (``--preprocess``, the input tensor's scale and zero point) is the caller's. Images that
-cannot be read are listed and skipped; a folder left with none is a UserError.
+cannot be read, or have more than :data:`MAX_IMAGE_PIXELS` pixels, are listed and skipped; a
+folder left with none is a UserError.
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from ..errors import UserError
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 ARRAY_SUFFIXES = (".npy", ".bin")
 LABEL_FILES = ("labels.txt", "labels.csv", "labels.npy")
+# The largest image read (8192 x 8192): below Pillow's decompression-bomb limits, so Pillow
+# neither warns nor fails on an image this reads; a larger one is refused with this number.
+MAX_IMAGE_PIXELS = 8192 * 8192
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,36 @@ def _class_index(folders: list[str], class_names: list[str] | None, n_classes: i
     return {f: i for i, f in enumerate(folders)}
 
 
+def _too_large(what: str, size: str) -> UserError:
+    return UserError(f"{what} has {size}, over the limit of {MAX_IMAGE_PIXELS:,} (8192 x 8192); shrink it "
+                     "(the model reads it at its input size anyway)")
+
+
+def open_image(path: str | Path, what: str):
+    """``path`` opened with Pillow (lazily: the pixels load on first use); an image over
+    :data:`MAX_IMAGE_PIXELS` is a UserError (``what`` names it), never Pillow's
+    decompression-bomb warning or error. Pillow's own errors on unreadable files propagate."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except Image.DecompressionBombError:
+            raise _too_large(what, f"more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels") from None
+    width, height = img.size
+    if width * height > MAX_IMAGE_PIXELS:
+        img.close()
+        raise _too_large(what, f"{width} x {height} pixels")
+    return img
+
+
 def _read_image(path: Path, height: int, width: int, channels: int) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(path) as img:
+    with open_image(path, f"image {str(path)!r}") as img:
         img = img.convert("L" if channels == 1 else "RGB")
         if img.size != (width, height):
             img = img.resize((width, height), Image.BILINEAR)
@@ -77,6 +107,9 @@ def _from_folders(root: Path, folders: list[Path], shape: tuple[int, int, int], 
                 continue
             try:
                 images.append(_read_image(path, h, w, c))
+            except UserError:
+                skipped.append((str(path.relative_to(root)), f"larger than {MAX_IMAGE_PIXELS:,} pixels"))
+                continue
             except Exception as exc:  # Pillow raises assorted errors on corrupt or odd files
                 skipped.append((str(path.relative_to(root)), f"cannot be read ({type(exc).__name__})"))
                 continue
@@ -89,13 +122,28 @@ def _from_folders(root: Path, folders: list[Path], shape: tuple[int, int, int], 
                     f"{len(folders)} class folders of images", skipped)
 
 
+def _class_indices(arr: np.ndarray, path: Path) -> np.ndarray:
+    """The labels of a ``labels.npy`` as int64 class indices: integers, or floats that are whole
+    numbers (anything else is a UserError)."""
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        bad = ~(np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0 ** 62))
+        if not bad.any():
+            return arr.astype(np.int64)
+        i = int(np.argmax(bad))
+        raise UserError(f"labels file {str(path)!r} holds {float(arr[i])} at index {i}; labels are class indices "
+                        "(whole numbers 0..classes-1)")
+    raise UserError(f"labels file {str(path)!r} holds {arr.dtype} values; labels are class indices (an integer array)")
+
+
 def _labels(path: Path, class_names: list[str] | None) -> tuple[np.ndarray, list[str] | None]:
     if path.suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
         except ValueError as exc:
             raise UserError(f"labels file {str(path)!r} is not a valid .npy array ({exc})") from None
-        return np.asarray(arr).reshape(-1).astype(np.int64), class_names
+        return _class_indices(np.asarray(arr).reshape(-1), path), class_names
     tokens = [t.strip() for t in path.read_text(encoding="utf-8", errors="replace").replace(",", "\n").splitlines()]
     tokens = [t for t in tokens if t]
     if all(t.lstrip("-").isdigit() for t in tokens):
@@ -116,11 +164,16 @@ def _from_arrays(root: Path, data: Path, label_file: Path, input_shape: tuple[in
         except ValueError as exc:
             raise UserError(f"--data array {str(data)!r} is not a valid .npy array ({exc})") from None
     else:
-        raw = data.read_bytes()
-        arr = np.frombuffer(raw, dtype=np.dtype(input_dtype))
+        raw, dtype = data.read_bytes(), np.dtype(input_dtype)
+        if len(raw) % dtype.itemsize:
+            raise UserError(f"--data array {str(data)!r} has {len(raw)} bytes, not a whole number of {dtype} values")
+        arr = np.frombuffer(raw, dtype=dtype)
     if arr.size % size:
         raise UserError(f"--data array {str(data)!r} has {arr.size} values, not a multiple of the model's input size "
                         f"{size} ({list(input_shape)})")
+    if arr.size == 0:
+        raise UserError(f"--data array {str(data)!r} holds no sample; give at least one input of shape "
+                        f"{list(input_shape[1:])}")
     arr = arr.reshape((-1,) + tuple(input_shape[1:]))
     kinds = {np.dtype(np.uint8): "pixels", np.dtype(np.int8): "int8", np.dtype(np.float32): "float",
              np.dtype(np.float64): "float"}

@@ -7,18 +7,22 @@ The covered area is the box ``w * h`` by default (the paper's wording); ``area_s
 does. Crowd annotations count, as in that builder.
 
 Output: ``OUT/<train|val>/<non-person|person>/<file_name>`` (sorted class names give
-non-person = 0, person = 1) plus ``OUT/labels.json`` listing every image's label.
+non-person = 0, person = 1) plus ``OUT/labels.json`` listing every image's label. Each split
+folder is a staged output with its own manifest; ``labels.json`` is updated in place and listed
+in ``OUT/.ofa-mcu-output.json``, so a later run updates only a ``labels.json`` it wrote.
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import urllib.request
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..errors import UserError
-from ..io import atomic_path, check_output_folder, read_json, staged_output, write_json
+from ..io import (OUTPUT_MANIFEST, atomic_path, check_not_an_input, check_output_folder, owned_files, read_json,
+                  read_output_manifest, record_outputs, staged_output, write_json)
 
 CLASS_FOLDERS = ("non-person", "person")
 AREA_SOURCES = ("bbox", "segmentation")
@@ -28,41 +32,116 @@ COCO_URLS = {
     "val2017": "http://images.cocodataset.org/zips/val2017.zip",
     "annotations": "http://images.cocodataset.org/annotations/annotations_trainval2017.zip",
 }
+LABELS_FILE = "labels.json"
+_FIX = "fix the annotations file"
 
 
-def person_fractions(coco: dict, category: str = "person", area_source: str = "bbox") -> dict[int, float]:
+# ---- checking COCO annotations -------------------------------------------------------------
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _where(source: str, key: str, index: int, entry: dict) -> str:
+    ident = f" (id {_short(entry['id'])})" if "id" in entry else ""
+    return f"{source}: {key}[{index}]{ident}"
+
+
+def _entries(coco: dict, key: str, source: str) -> list[tuple[str, dict]]:
+    """``coco[key]`` as ``(where, entry)`` pairs; an entry that is not an object is a UserError."""
+    out = []
+    for i, entry in enumerate(coco[key]):
+        if not isinstance(entry, dict):
+            raise UserError(f"{source}: {key}[{i}] is {_short(entry)}, not an object; {_FIX}")
+        out.append((_where(source, key, i, entry), entry))
+    return out
+
+
+def _field(entry: dict, field: str, where: str, ok, wanted: str):
+    """``entry[field]`` when ``ok(value)``; a missing or bad field is a UserError naming it."""
+    if field not in entry:
+        raise UserError(f"{where} has no {field!r}; {_FIX}")
+    value = entry[field]
+    if not ok(value):
+        raise UserError(f"{where} has {field} {_short(value)}, not {wanted}; {_FIX}")
+    return value
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_number(value, positive: bool = False) -> bool:
+    return _is_real(value) and (value > 0 if positive else value >= 0)
+
+
+def _is_box(value) -> bool:
+    return isinstance(value, list) and len(value) == 4 and all(map(_is_real, value)) and min(value[2:]) >= 0
+
+
+def _image_areas(coco: dict, source: str) -> dict:
+    """Area of each image by id; bad sizes and repeated ids are UserErrors."""
+    areas, first = {}, {}
+    for i, (where, im) in enumerate(_entries(coco, "images", source)):
+        image_id = _field(im, "id", where, _is_id, "an integer or a string")
+        w = _field(im, "width", where, lambda v: _is_number(v, positive=True), "a positive number")
+        h = _field(im, "height", where, lambda v: _is_number(v, positive=True), "a positive number")
+        if image_id in areas:
+            raise UserError(f"{where} repeats the id of images[{first[image_id]}]; image ids must be unique: {_FIX}")
+        areas[image_id], first[image_id] = float(w) * float(h), i
+    return areas
+
+
+def _check_file_names(coco: dict, source: str) -> None:
+    """Each image's ``file_name`` is a relative path that stays inside the split's images folder."""
+    for where, im in _entries(coco, "images", source):
+        name = PurePosixPath(_field(im, "file_name", where, lambda v: isinstance(v, str) and v.strip("/."),
+                                    "a file name"))
+        if name.is_absolute() or ".." in name.parts:
+            raise UserError(f"{where} has file_name {_short(str(name))}, which leaves the images folder; file names "
+                            f"must be relative to <coco-root>/<split> (no leading / or ..): {_FIX}")
+
+
+def person_fractions(coco: dict, category: str = "person", area_source: str = "bbox",
+                     source: str = "COCO annotations") -> dict[int, float]:
     """Largest fraction of each image's area covered by one ``category`` annotation (0 if none).
 
     ``coco`` is a COCO instances dict (``images`` with ``id``/``width``/``height``,
     ``annotations`` with ``image_id``/``category_id``/``bbox``/``area``, ``categories``).
+    A malformed entry is a one-line UserError naming ``source`` (the file), the entry and the field.
     """
     if area_source not in AREA_SOURCES:
         raise UserError(f"unknown area source {area_source!r}; choose one of {', '.join(AREA_SOURCES)}")
+    if not isinstance(coco, dict):
+        raise UserError(f"{source} is a JSON {type(coco).__name__}, not an object with images, annotations and "
+                        "categories; pass an instances_<split>.json file")
     for key in ("images", "annotations", "categories"):
         if not isinstance(coco.get(key), list):
-            raise UserError(f"COCO annotations lack a {key!r} list; pass an instances_<split>.json file")
-    cat_ids = {c["id"] for c in coco["categories"] if c.get("name") == category}
+            raise UserError(f"{source} has no {key!r} list; pass an instances_<split>.json file")
+    cats = _entries(coco, "categories", source)
+    cat_ids = {_field(c, "id", where, _is_id, "an integer or a string") for where, c in cats if c.get("name") == category}
     if not cat_ids:
-        names = sorted(str(c.get("name")) for c in coco["categories"])[:10]
-        raise UserError(f"COCO categories have no {category!r} (found {names}...); use an instances_*.json file")
-    areas = {}
-    for im in coco["images"]:
-        w, h = float(im["width"]), float(im["height"])
-        if w <= 0 or h <= 0:
-            raise UserError(f"COCO image {im.get('id')} has size {w}x{h}; fix the annotations file")
-        areas[im["id"]] = w * h
+        names = sorted(str(c.get("name")) for _, c in cats)[:10]
+        raise UserError(f"{source} categories have no {category!r} (found {names}...); use an instances_*.json file")
+    areas = _image_areas(coco, source)
     best = dict.fromkeys(areas, 0.0)
-    for ann in coco["annotations"]:
-        if ann.get("category_id") not in cat_ids:
+    for where, ann in _entries(coco, "annotations", source):
+        if _field(ann, "category_id", where, _is_id, "an integer or a string") not in cat_ids:
             continue
-        image_id = ann["image_id"]
+        image_id = _field(ann, "image_id", where, _is_id, "an integer or a string")
         if image_id not in areas:
             continue
         if area_source == "bbox":
-            _, _, bw, bh = ann["bbox"]
+            _, _, bw, bh = _field(ann, "bbox", where, _is_box, "a list [x, y, w, h] of numbers, w and h >= 0")
             covered = float(bw) * float(bh)
         else:
-            covered = float(ann["area"])
+            covered = float(_field(ann, "area", where, _is_number, "a number >= 0"))
         best[image_id] = max(best[image_id], covered / areas[image_id])
     return best
 
@@ -77,6 +156,45 @@ def _out_split_name(split: str) -> str:
         if split.startswith(prefix):
             return prefix
     raise UserError(f"cannot tell whether COCO split {split!r} is train or val; pass --out-split train|val")
+
+
+def _written_by_build_vww(out: Path, labels) -> bool:
+    """A ``labels.json`` an earlier build-vww wrote before it was listed in a manifest: every
+    split it describes has the exact files that split folder's own manifest lists."""
+    splits = labels.get("splits") if isinstance(labels, dict) else None
+    if not isinstance(splits, dict) or not splits or labels.get("classes") != list(CLASS_FOLDERS):
+        return False
+    for name, summary in splits.items():
+        images = summary.get("labels") if isinstance(summary, dict) else None
+        if name not in ("train", "val") or not isinstance(images, dict) or any(v not in (0, 1) for v in images.values()):
+            return False
+        if read_output_manifest(out / name) != {f"{CLASS_FOLDERS[lab]}/{n}" for n, lab in images.items()}:
+            return False
+    return True
+
+
+def _read_labels(out: Path) -> dict:
+    """``out/labels.json`` to update ({} when absent). One that ofa-mcu did not write (no
+    manifest lists it) or that is not a labels file is a UserError: it is never rewritten."""
+    path = out / LABELS_FILE
+    if not path.exists() and not path.is_symlink():
+        return {}
+    if not path.is_file():
+        raise UserError(f"{str(path)!r} is in the way (not a file); move it away or choose another --out folder")
+    if LABELS_FILE not in (owned_files(out) or ()):
+        try:
+            legacy = _written_by_build_vww(out, read_json(path))
+        except UserError:
+            legacy = False
+        if not legacy:
+            raise UserError(f"{str(path)!r} was not written by ofa-mcu (no {OUTPUT_MANIFEST} lists it) and build-vww "
+                            "writes its labels there; move it away or choose another --out folder (--force never "
+                            "replaces files ofa-mcu did not write)")
+    labels = read_json(path, "VWW labels file")
+    if not isinstance(labels, dict) or not isinstance(labels.get("splits", {}), dict):
+        raise UserError(f"VWW labels file {str(path)!r} is not a build-vww labels file (an object with a 'splits' "
+                        "object); delete it and run again")
+    return labels
 
 
 def _place(src: Path, dst: Path, link: str) -> None:
@@ -104,7 +222,9 @@ def build_vww(
 
     The split folder is written under a temporary name and moved into place when complete, so
     a failed run leaves no half-built split. An existing split folder is replaced only with
-    ``force`` and only if build-vww wrote it (``ofa_mcu.io``'s output rule).
+    ``force`` and only if build-vww wrote it (``ofa_mcu.io``'s output rule); ``labels.json``
+    is updated only if build-vww wrote it. ``out`` may not hold ``coco_root``. Every check
+    (options, output, annotations, image files) runs before the first image is placed.
     Returns the split's summary (counts per class, settings).
     """
     from tqdm import tqdm
@@ -114,6 +234,8 @@ def build_vww(
         raise UserError(f"--area-fraction must be in [0, 1), got {area_fraction}")
     if link not in LINK_MODES:
         raise UserError(f"unknown link mode {link!r}; choose one of {', '.join(LINK_MODES)}")
+    if not split or PurePosixPath(split).name != split or split in (".", ".."):
+        raise UserError(f"--split must be a folder name under --coco-root such as train2017, got {split!r}")
     ann_path = coco_root / "annotations" / f"instances_{split}.json"
     image_dir = coco_root / split
     if not ann_path.is_file():
@@ -128,10 +250,17 @@ def build_vww(
         raise UserError(f"--out-split must be train or val, got {dest_name!r}")
     dest = out / dest_name
     what = "VWW split folder"
-    check_output_folder(dest, force, inputs=[coco_root], what=what)
+    inputs = [coco_root, image_dir, ann_path]
+    check_not_an_input(out, inputs, "VWW output folder")
+    check_output_folder(dest, force, inputs=inputs, what=what)
+    _read_labels(out)
 
     coco = read_json(ann_path, "COCO annotations")
-    fractions = person_fractions(coco, area_source=area_source)
+    source = f"COCO annotations {str(ann_path)!r}"
+    fractions = person_fractions(coco, area_source=area_source, source=source)
+    if not coco["images"]:
+        raise UserError(f"{source} lists no images; pass the instances file of a split that has images")
+    _check_file_names(coco, source)
     images = sorted(coco["images"], key=lambda im: im["file_name"])
     missing = [im["file_name"] for im in images if not (image_dir / im["file_name"]).is_file()]
     if missing:
@@ -163,11 +292,11 @@ def build_vww(
         "counts": {CLASS_FOLDERS[0]: counts[0], CLASS_FOLDERS[1]: counts[1]},
         "labels": labels,
     }
-    manifest_path = out / "labels.json"
-    manifest = read_json(manifest_path, "VWW manifest") if manifest_path.is_file() else {}
+    manifest = _read_labels(out)
     manifest.setdefault("classes", list(CLASS_FOLDERS))
     manifest.setdefault("splits", {})[dest_name] = summary
-    write_json(manifest_path, manifest)
+    write_json(out / LABELS_FILE, manifest)
+    record_outputs(out, [LABELS_FILE], kind="vww")
     return {k: v for k, v in summary.items() if k != "labels"} | {"out": str(dest)}
 
 
@@ -221,5 +350,5 @@ def download_coco(
 
 def read_manifest(root: str | os.PathLike) -> dict:
     """The ``labels.json`` written by :func:`build_vww` (empty dict when absent)."""
-    path = Path(root) / "labels.json"
+    path = Path(root) / LABELS_FILE
     return read_json(path, "VWW manifest") if path.is_file() else {}

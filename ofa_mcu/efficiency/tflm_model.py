@@ -37,13 +37,14 @@ import numpy as np
 
 from ..config import VWW, SpaceConfig
 from ..errors import UserError
+from ..assets import ASSETS
 from ..io import read_json
 from ..space.batch import ArchBatch, build_batch_table
 from .analytic import CHUNK, batch_lab_peak, batch_macs, batch_params
 from .base import EfficiencyModel, register_efficiency_model
 from .tflm_plan import align, batch_graph, batch_head
 
-CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "assets" / "calibration"
+CALIBRATION_DIR = ASSETS / "calibration"
 FORMAT_VERSION = 1
 
 # Features of the two linear models (names of batch_graph's counts; "one" is the intercept).

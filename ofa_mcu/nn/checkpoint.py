@@ -9,6 +9,7 @@ tensors (floating tensors come back as fp32).
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Mapping
@@ -32,7 +33,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise UserError(f"{str(path)!r} is not a PyTorch checkpoint (or it is truncated); pass a .pth file written "
                         f"by torch.save(net.state_dict(), path)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a plain pickle's protocol warning would add lines before the error
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; the first line is what matters
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"{str(path)!r} could not be loaded safely ({first[:160]}); re-save it with "
@@ -95,4 +98,9 @@ def load_supernet_state(net: nn.Module, state_or_path) -> None:
     if problem is not None:
         raise UserError(f"{where} does not fit the supernet{space}: {problem}; "
                         f"use a checkpoint of this space (or pick the matching --space)")
+    bad = next((k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+                and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise UserError(f"{where} holds NaN or infinite values (key {bad!r}): the weights are damaged, e.g. by a "
+                        f"diverged run; use an earlier checkpoint")
     net.load_state_dict(state, strict=True)

@@ -32,6 +32,7 @@ class DynamicConv2d(nn.Module):
         return self.conv.weight[:out_ch, :in_ch]
 
     def forward(self, x: torch.Tensor, out_ch: int) -> torch.Tensor:
+        """The conv's first ``out_ch`` filters over the input's channels."""
         return F.conv2d(x, self.active_weight(x.shape[1], out_ch), None, self.stride, self.padding)
 
 
@@ -73,6 +74,7 @@ class DynamicSeparableConv2d(nn.Module):
         return filt
 
     def forward(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
+        """Depthwise conv of ``x`` with the ``kernel`` x ``kernel`` centre of the weights, transformed."""
         c = x.shape[1]
         return F.conv2d(x, self.active_filter(c, kernel), None, self.stride, kernel // 2, 1, c)
 
@@ -90,6 +92,7 @@ class DynamicBatchNorm2d(nn.Module):
         self.bn = nn.BatchNorm2d(max_ch, eps=eps, momentum=momentum)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Batch-normalised ``x`` with the statistics and affine of its first ``C`` channels."""
         bn = self.bn
         c = x.shape[1]
         factor = 0.0
@@ -119,6 +122,7 @@ class DynamicSE(nn.Module):
         ]))
 
     def forward(self, x: torch.Tensor, se_mid: int) -> torch.Tensor:
+        """``x`` scaled per channel by the squeeze-and-excite gate (``se_mid`` reduce channels)."""
         c = x.shape[1]
         r, e = self.fc.reduce, self.fc.expand
         y = global_avg_pool(x, keepdim=True)
@@ -147,6 +151,7 @@ class DynamicConvBN(nn.Module):
         self.act = activation(act)
 
     def forward(self, x: torch.Tensor, out_ch: int) -> torch.Tensor:
+        """Conv to ``out_ch`` channels, BN, activation."""
         return self.act(self.bn(self.conv(x, out_ch)))
 
     def active_state(self, in_ch: int, out_ch: int) -> dict[str, torch.Tensor]:
@@ -167,6 +172,7 @@ class DynamicDepthConv(nn.Module):
             self.se = None
 
     def forward(self, x: torch.Tensor, kernel: int, se_mid: int) -> torch.Tensor:
+        """Depthwise ``kernel`` x ``kernel`` conv, BN, ReLU6, then SE when ``se_mid`` is set."""
         x = F.relu6(self.bn(self.conv(x, kernel)))
         return self.se(x, se_mid) if self.se is not None else x
 
@@ -197,6 +203,7 @@ class DynamicMBConvLayer(nn.Module):
             self.point_linear = DynamicConvBN(max_mid, max_out, 1, 1, "none", eps, momentum)
 
     def forward(self, x: torch.Tensor, spec: BlockSpec) -> torch.Tensor:
+        """The block's layers at the shape ``spec`` (a ``BlockSpec``) gives."""
         if self.inverted_bottleneck is not None:
             x = self.inverted_bottleneck(x, spec.mid)
             x = self.depth_conv(x, spec.kernel, spec.se_mid)
@@ -221,6 +228,7 @@ class DynamicMBBlock(nn.Module):
         self.residual = residual
 
     def forward(self, x: torch.Tensor, spec: BlockSpec) -> torch.Tensor:
+        """The MBConv layer at ``spec``, plus ``x`` when the block is residual."""
         y = self.mobile_inverted_conv(x, spec)
         return y + x if spec.residual else y
 
@@ -237,6 +245,7 @@ class DynamicLinear(nn.Module):
         self.linear = nn.Linear(max_in, out, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x @ W[:, :in].T + b`` over the active ``in = x.shape[1]`` features."""
         return F.linear(x, self.linear.weight[:, :x.shape[1]], self.linear.bias)
 
 
@@ -248,6 +257,7 @@ class DynamicLinearLayer(nn.Module):
         self.linear = DynamicLinear(max_in, out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of the pooled features ``x``."""
         return self.linear(x)
 
     def active_state(self, in_ch: int) -> dict[str, torch.Tensor]:

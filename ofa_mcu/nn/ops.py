@@ -38,6 +38,7 @@ class Hsigmoid(nn.Module):
     """Module form of :func:`hsigmoid` (exports to ONNX as Add, Clip, Div)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``relu6(x + 3) / 6``."""
         return hsigmoid(x)
 
 
@@ -45,6 +46,7 @@ class Identity(nn.Module):
     """No-op activation module."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` unchanged."""
         return x
 
 

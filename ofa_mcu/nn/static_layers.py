@@ -47,6 +47,7 @@ class SqueezeExcite(nn.Module):
         ]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` scaled per channel by the squeeze-and-excite gate."""
         return x * self.fc(global_avg_pool(x, keepdim=True))
 
 
@@ -66,6 +67,7 @@ class MBConvLayer(nn.Module):
         self.point_linear = nn.Sequential(OrderedDict([("conv", _conv(proj)), ("bn", _bn(proj.out_ch, cfg))]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Expand, depthwise (+SE), project."""
         if self.inverted_bottleneck is not None:
             x = self.inverted_bottleneck(x)
         if self.depth_conv is not None:
@@ -83,6 +85,7 @@ class MBBlock(nn.Module):
         self.mobile_inverted_conv = MBConvLayer(convs, cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The MBConv layer, plus ``x`` when the block is residual."""
         y = self.mobile_inverted_conv(x)
         return y + x if self.residual else y
 
@@ -108,6 +111,7 @@ class LinearLayer(nn.Module):
         self.linear = nn.Linear(spec.in_ch, spec.out_ch, bias=spec.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of the pooled features ``x``."""
         return self.linear(x)
 
 
@@ -133,6 +137,7 @@ class StaticSubnet(nn.Module):
         init_model(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for ``x (N, in_channels, H, W)``."""
         x = self.first_conv(x)
         for block in self.blocks:
             x = block(x)

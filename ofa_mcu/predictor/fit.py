@@ -12,6 +12,7 @@ from ..config import SpaceConfig
 from ..errors import UserError
 from ..io import check_output_folder, staged_output
 from ..space.batch import ArchBatch, sample_batch
+from ..validate import OPEN_FRACTION, SEED
 from .metrics import regression_metrics
 from .model import AccuracyPredictor
 from .pairs import Pairs, index_digest, load_pairs, pairs_digest, split_indices
@@ -121,19 +122,50 @@ def fit(pair_files: Sequence[str], out_dir: str | Path, recipe: Recipe, cfg: Spa
     return report
 
 
+def split_record(pred: AccuracyPredictor) -> dict:
+    """The training split ``pred`` recorded at fit time (``meta["data"]``: the pair files, their
+    digest, the validation fraction, seed and digest), checked; a one-line UserError when it is
+    missing or incomplete."""
+    data = pred.meta.get("data")
+    if not data:
+        raise UserError("this predictor records no training split; evaluate without --held-out")
+    problem = _split_problem(data)
+    if problem is not None:
+        raise UserError(f"this predictor's record of its training split is damaged ({problem}); "
+                        f"evaluate without --held-out, or re-run 'ofa-mcu predictor fit'")
+    return data
+
+
+def _split_problem(data) -> str | None:
+    """Why ``data`` is not a usable split record (None when it is)."""
+    if not isinstance(data, dict):
+        return f"meta.data is a JSON {type(data).__name__}, not an object"
+    for key in ("files", "pairs_digest", "val_fraction", "seed", "val_digest"):
+        if key not in data:
+            return f"meta.data lacks {key!r}"
+    files = data["files"]
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return f"meta.data.files is {files!r}, not a list of file names"
+    for key in ("pairs_digest", "val_digest"):
+        if not isinstance(data[key], str):
+            return f"meta.data.{key} is {data[key]!r}, not a digest string"
+    for key, allowed in (("val_fraction", OPEN_FRACTION), ("seed", SEED)):
+        if allowed.problem(data[key]) is not None:
+            return f"meta.data.{key} is {data[key]!r}, not {allowed.describe()}"
+    return None
+
+
 def held_out(pred: AccuracyPredictor, pairs: Pairs) -> Pairs:
     """The validation part of ``pairs`` under the split ``pred`` recorded at fit time.
 
     The pairs must be the ones it was fitted on, in the same order (checked by digest).
     """
-    data = pred.meta.get("data")
-    if not data:
-        raise UserError("this predictor records no training split; evaluate without --held-out")
+    data = split_record(pred)
     digest = pairs_digest(pairs, pred.space)
     if digest != data["pairs_digest"]:
         raise UserError(f"these pairs differ from the ones the predictor was fitted on (digest {digest}, "
                         f"recorded {data['pairs_digest']}); pass the files {data['files']} in that order")
-    _, va = split_indices(len(pairs), data["val_fraction"], data["seed"])
+    _, va = split_indices(len(pairs), data["val_fraction"], int(data["seed"]))
     if index_digest(va) != data["val_digest"]:
         raise UserError("the recomputed validation split does not match the recorded one; "
                         "the split code changed since this predictor was fitted")

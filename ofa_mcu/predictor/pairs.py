@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -16,7 +17,7 @@ import numpy as np
 from ..config import VWW, SpaceConfig
 from ..errors import UserError
 from ..io import read_json
-from ..space.arch import validate_arch
+from ..space.arch import arch_key, validate_arch
 from ..space.batch import ArchBatch
 
 
@@ -68,17 +69,60 @@ def parse_pairs(data, cfg: SpaceConfig = VWW, source: str = "pairs") -> tuple[li
 
 
 def load_pairs(paths: Sequence[str | Path], cfg: SpaceConfig = VWW) -> Pairs:
-    """Load and validate pair files (in the given order) into one :class:`Pairs`."""
+    """Load and validate pair files (in the given order) into one :class:`Pairs`.
+
+    Each file may be given once and each network measured once (a repeat would land in both the
+    training and the held-out split): repeats are one-line UserErrors.
+    """
     if not paths:
         raise UserError("no pair files given; pass --pairs FILE [FILE ...]")
+    check_distinct_files(paths)
     all_archs: list[dict] = []
     all_acc: list[float] = []
+    first: dict[tuple, tuple[str, int]] = {}
     for p in paths:
         archs, accs = parse_pairs(read_json(p, "pair file"), cfg, source=str(p))
+        check_distinct_archs(archs, str(p), first, cfg)
         all_archs += archs
         all_acc += accs
     batch = ArchBatch.from_dicts(all_archs, cfg, validate=False)
     return Pairs(batch, np.asarray(all_acc, dtype=np.float64), [Path(p).name for p in paths])
+
+
+def _file_identity(path: str | Path):
+    """What makes two paths the same file (device and inode; the resolved path if it cannot be read)."""
+    try:
+        st = os.stat(path)
+        return st.st_dev, st.st_ino
+    except OSError:
+        return str(Path(path).resolve())
+
+
+def check_distinct_files(paths: Sequence[str | Path]) -> None:
+    """A one-line UserError when one pair file is given twice (under any name)."""
+    seen: dict = {}
+    for p in paths:
+        key = _file_identity(p)
+        if key in seen:
+            also = "" if str(seen[key]) == str(p) else f" (also as {str(seen[key])!r})"
+            raise UserError(f"pair file {str(p)!r} is given twice{also}; give each file once, or its pairs "
+                            f"would be both trained on and held out")
+        seen[key] = p
+
+
+def check_distinct_archs(archs: Sequence[dict], source: str, first: dict[tuple, tuple[str, int]],
+                         cfg: SpaceConfig = VWW) -> None:
+    """A one-line UserError when an arch of ``source`` is a network already seen (its canonical
+    :func:`~ofa_mcu.space.arch.arch_key`) earlier in ``source`` or in the files before it; ``first``
+    maps the keys seen so far to (file, pair index) and is updated."""
+    for i, arch in enumerate(archs):
+        key = arch_key(arch, cfg)
+        if key in first:
+            src, j = first[key]
+            where = f"pair #{j}" if src == source else f"pair #{j} of {src}"
+            raise UserError(f"{source}: pair #{i} measures the same network as {where}; give each arch once "
+                            f"(keep one measurement or their mean), or it would be both trained on and held out")
+        first[key] = (source, i)
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

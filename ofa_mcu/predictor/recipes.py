@@ -17,6 +17,19 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..errors import UserError
+from ..validate import Number
+
+
+# Bounds on what users may set (``predictor fit --epochs/--min-steps/--members/--distill-archs``,
+# checked while parsing, and by training with these same objects): far above any real use (the
+# recipes run 10-20 epochs, 3,000 minimum steps, 3 members and 200,000 distillation archs), low
+# enough that a typo fails at once instead of training for days or running out of memory (the
+# distillation archs are held in memory at once, encoded: measured about 3 KB each at the peak,
+# so 2,000,000 of them take about 6 GB).
+EPOCHS = Number(1, 100_000, integer=True)
+MIN_STEPS = Number(0, 10_000_000, integer=True)
+MEMBERS = Number(1, 100, integer=True)
+DISTILL_ARCHS = Number(0, 2_000_000, integer=True)
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,11 @@ class MLPSpec:
     standardize_inputs: bool = False
     linear_skip: bool = False       # add a linear path input -> output beside the MLP
     refit_head_epochs: int = 0      # then retrain only the output layer (and skip) without dropout
+
+    def check(self) -> None:
+        """A one-line UserError when the epochs or minimum steps are out of bounds."""
+        EPOCHS.check("epochs", self.epochs)
+        MIN_STEPS.check("minimum steps", self.min_steps)
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,15 @@ class Recipe:
         if dist:
             out = dataclasses.replace(out, distill=dataclasses.replace(out.distill, **dist))
         return out
+
+    def check(self) -> None:
+        """A one-line UserError when a bounded field (epochs, minimum steps, members,
+        distillation archs) is out of bounds."""
+        self.model.check()
+        MEMBERS.check("members", self.members)
+        if self.distill is not None:
+            self.distill.student.check()
+            DISTILL_ARCHS.check("distillation archs", self.distill.n_random)
 
     def to_dict(self) -> dict:
         """Plain-JSON form (recorded in the model's metadata)."""

@@ -92,8 +92,9 @@ def _check_spec(spec: MLPSpec) -> None:
                                (spec.target, TARGETS, "target")):
         if value not in table:
             raise UserError(f"unknown {what} {value!r}; choose one of {', '.join(sorted(table))}")
-    if spec.epochs < 1 or spec.batch_size < 1:
-        raise UserError(f"epochs ({spec.epochs}) and batch size ({spec.batch_size}) must be at least 1")
+    spec.check()
+    if spec.batch_size < 1:
+        raise UserError(f"batch size ({spec.batch_size}) must be at least 1")
 
 
 def train_mlp(x: np.ndarray, y: np.ndarray, spec: MLPSpec, seed: int, weights: np.ndarray | None = None,
@@ -233,6 +234,7 @@ def fit_recipe(batch: ArchBatch, acc: np.ndarray, recipe: Recipe, cfg: SpaceConf
     """
     from tqdm.auto import tqdm
 
+    recipe.check()
     acc = np.asarray(acc, dtype=np.float64)
     if len(acc) < 2:
         raise UserError(f"{len(acc)} training pairs are too few to train a predictor; give at least 2")

@@ -12,7 +12,6 @@ Public API (stable):
 - ``run_tflite(tflite_bytes, images_nchw_float, kernels="reference") -> int8 logits``
 - ``run_tflm(tflite_bytes, images_nchw_float, arena_size=None) -> int8 logits``
 - ``measure_tflm(tflite_bytes) -> dict(tflm_arena_bytes, head, tail, tflite_bytes, ops, ...)``
-- ``measure_tflite(tflite_bytes) -> dict(arena, head, tail, tflite_bytes, ops)``
 - ``export_onnx(module, input_shape, path)`` ; ``quantize_onnx(float_onnx_path, calib_images,
   out_path, per_channel=True)`` ; ``run_onnx(path, images) -> float logits``
 - ``agreement(dict name -> logits) -> (names, matrix of same-top-1 fractions)``
@@ -36,8 +35,8 @@ from .tf_graph import build_keras  # noqa: E402
 from .ort_quant import quantize_onnx, run_onnx  # noqa: E402
 from .tflite_convert import convert_int8  # noqa: E402
 from .tflite_inspect import check_full_int8, input_quant, inspect_tflite, load_model, output_quant  # noqa: E402
-from .tflm_runner import measure_tflite, measure_tflm, run_tflite, run_tflm  # noqa: E402
+from .tflm_runner import measure_tflm, run_tflite, run_tflm  # noqa: E402
 
 __all__ = ["accuracy", "agreement", "evaluate_paths", "build_keras", "export_onnx", "quantize_onnx", "run_onnx",
-           "convert_int8", "check_full_int8", "input_quant", "inspect_tflite", "load_model", "output_quant", "measure_tflite",
+           "convert_int8", "check_full_int8", "input_quant", "inspect_tflite", "load_model", "output_quant",
            "measure_tflm", "run_tflite", "run_tflm"]

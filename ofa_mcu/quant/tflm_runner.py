@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
 import tempfile
 
@@ -65,6 +66,62 @@ def _try_interpreter(tflite_bytes: bytes, arena_size: int):
             return runtime.Interpreter.from_bytes(tflite_bytes, arena_size=int(arena_size))
         except RuntimeError:
             return None
+
+
+def _load_and_run(tflite_bytes: bytes) -> bool:
+    """Load the model in TFLM with the arenas :func:`smallest_arena` starts with and run one
+    inference on zeros: whether that worked."""
+    with capture_fd2():
+        size, interp = max(1 << 16, 2 * len(tflite_bytes)), None
+        while interp is None and size <= 1 << 31:
+            interp = _try_interpreter(tflite_bytes, size)
+            size *= 2
+        if interp is None:
+            return False
+        details = interp.get_input_details(0)
+        try:
+            _invoke(interp, np.zeros(tuple(int(s) for s in details["shape"]), dtype=details["dtype"]))
+        except (RuntimeError, ValueError):
+            return False
+    return True
+
+
+def _probe_worker(tflite_bytes: bytes) -> None:
+    """:func:`check_tflm_survives`'s worker: :func:`_load_and_run`, silent, its outcome ignored (a
+    model TFLM refuses is reported by the caller's own run later); only a crash matters here."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    try:
+        _load_and_run(tflite_bytes)
+    except Exception:  # noqa: BLE001 - a refusal is not this check's business, only a crash is
+        pass
+
+
+# Signals that end a process whose native code read a damaged flatbuffer.
+CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGFPE, signal.SIGILL})
+PROBE_TIMEOUT_S = 300
+
+
+def check_tflm_survives(tflite_bytes: bytes, what: str = "model") -> None:
+    """The first contact of host TFLM with a user's model, in a spawned worker process (spawn,
+    not fork, for ``ofa_mcu.quant.beside``'s reason: the caller may hold torch/TensorFlow threads):
+    TFLite-Micro's interpreter reads a damaged flatbuffer's fields unchecked and can crash the
+    process; a worker killed by such a signal is a one-line UserError here. A model TFLM merely
+    refuses passes (the callers report that). Costs one interpreter start in a fresh process.
+
+    Not ``beside()`` itself: its pool hides the worker's exit status (a signal and a worker that
+    could not start look alike) and it runs in this process on one core."""
+    import multiprocessing
+
+    worker = multiprocessing.get_context("spawn").Process(target=_probe_worker, args=(bytes(tflite_bytes),))
+    worker.start()
+    worker.join(PROBE_TIMEOUT_S)
+    if worker.is_alive():
+        worker.kill()
+        worker.join()
+        raise UserError(f"TFLite-Micro's interpreter did not load {what} within {PROBE_TIMEOUT_S} s: the flatbuffer "
+                        "may be damaged; re-export it")
+    if worker.exitcode is not None and -worker.exitcode in CRASH_SIGNALS:
+        raise UserError(f"TFLite-Micro's interpreter crashed on {what}: the flatbuffer is damaged; re-export it")
 
 
 def parse_allocations(text: str) -> dict:
@@ -271,11 +328,3 @@ def measure_tflm(tflite_bytes: bytes) -> dict:
         "categories": arena["categories"],
         "tflm_version": tflm_version(),
     }
-
-
-def measure_tflite(tflite_bytes: bytes) -> dict:
-    """The deploy command's view of a model: ``arena``, ``head``, ``tail``, ``tflite_bytes``,
-    ``ops`` (host TFLM figures; see :func:`measure_tflm`)."""
-    m = measure_tflm(tflite_bytes)
-    return {"arena": m["tflm_arena_bytes"], "head": m["head"], "tail": m["tail"],
-            "tflite_bytes": m["tflite_bytes"], "ops": m["ops"]}

@@ -132,12 +132,15 @@ def _require(obj: dict, keys: tuple[str, ...], where: str) -> None:
 
 
 def _tensor(value: Any, where: str) -> dict:
+    """A model input or output; its zero point, when the key is there, is an integer (not null:
+    the report prints the dequantization with it)."""
     t = _obj(value, where)
     if t.get("shape") is not None:
         t["shape"] = [_int(d, f"{where}.shape[{i}]", lo=None) for i, d in enumerate(_list(t["shape"], f"{where}.shape"))]
     _opt(t, "dtype", where, _str)
     _opt(t, "scale", where, _num, 0.0)
-    _opt(t, "zero_point", where, _int, None)
+    if "zero_point" in t:
+        t["zero_point"] = _int(t["zero_point"], f"{where}.zero_point", lo=None)
     return t
 
 

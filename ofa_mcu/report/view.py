@@ -56,7 +56,7 @@ def header_facts(r: Mapping) -> list[list[str]]:
         model += f" ({fmt.mega(m['macs'])} MACs, {fmt.count(m.get('params'))} params)"
     data = None
     if ds:
-        data = ds.get("name", "?")
+        data = ds.get("name") or "?"
         extra = [x for x in (ds.get("split"), f"{ds['images']:,} images" if ds.get("images") is not None else None) if x]
         if extra:
             data += f" ({', '.join(extra)})"

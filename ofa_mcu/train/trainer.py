@@ -28,8 +28,10 @@ from torch import nn
 from tqdm import tqdm
 
 from ..config import get_space
+from ..data.registry import dataset_for_space
 from ..errors import UserError
 from ..io import refuse_clobber, write_json
+from ..space import DEFAULT_SPACE
 from ..space.arch import largest_arch, sample_arch, smallest_arch
 from .checkpoint import LATEST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, barrier, init_distributed, shutdown
@@ -47,8 +49,8 @@ RUNTIME_ONLY = frozenset({"threads"})
 class TrainConfig:
     """Everything that defines a training run (saved beside its checkpoints)."""
 
-    space: str = "fashion_mnist"
-    dataset: str = "fashion_mnist"
+    space: str = DEFAULT_SPACE
+    dataset: str = dataset_for_space(DEFAULT_SPACE)
     data_root: str | None = None
     phases: tuple[str, ...] = PHASE_ORDER
     epochs: tuple[int, ...] = (6, 3, 3, 3, 3)
@@ -120,7 +122,8 @@ class SubnetsForward(nn.Module):
         super().__init__()
         self.supernet = supernet
 
-    def forward(self, x: torch.Tensor, archs: list[dict]) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor, archs: list[dict]) -> torch.Tensor:
+        """Logits of each arch in ``archs`` on ``x``, stacked: ``(len(archs), N, classes)``."""
         outs = []
         for arch in archs:
             self.supernet.set_active(arch)
@@ -276,6 +279,7 @@ class Trainer:
         if self.optimizer_state is not None:
             optimizer.load_state_dict(self.optimizer_state)
         from ..data import make_loader, resize_batch
+        from ..nn import sample_resolution
 
         n_epochs = cfg.epochs[self.phase_idx]
         probe = make_loader(self.data.train, cfg.batch_size, shuffle=True, seed=0, drop_last=True)
@@ -303,7 +307,7 @@ class Trainer:
                 for g in optimizer.param_groups:
                     g["lr"] = cosine_lr(step_in_phase, total, lr, warmup)
                 step_rng = random.Random(cfg.seed * 7_919 + self.global_step)
-                res = step_rng.choice(self.space.resolutions)
+                res = sample_resolution(step_rng, self.space)
                 x = resize_batch(x, res).to(self.info.device)
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)

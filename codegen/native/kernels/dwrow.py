@@ -27,11 +27,6 @@ def pack_dw_weights(w_kkc: np.ndarray) -> np.ndarray:
     return words.reshape(-1).astype(np.uint32)
 
 
-def words_per_channel(k: int) -> int:
-    """Packed words of one channel's filter."""
-    return k * 2 * ((k + 3) // 4)
-
-
 def specialised(k: int, stride: int) -> bool:
     """Whether the engine has a compiled-in variant for this filter size and stride."""
     return k <= MAX_SPECIALISED_K and stride <= MAX_SPECIALISED_STRIDE
