@@ -260,13 +260,21 @@ def check_output_folder(out: str | os.PathLike, force: bool, *, inputs: Iterable
     check_not_an_input(path, inputs, what)
     path = check_writable(path, what)
     if path.is_dir() and not _in_active(path) and any(path.iterdir()):
-        if owned_files(path) is None:
+        listed = owned_files(path)
+        if listed is None:
             raise UserError(f"the {what} {str(out)!r} is not empty and was not written by ofa-mcu (it has no "
                             f"{OUTPUT_MANIFEST}); choose another path or empty it (--force never replaces "
                             f"files ofa-mcu did not write)")
         if not force:
             raise UserError(f"the {what} {str(out)!r} already exists; choose another path or pass --force to "
                             f"replace what ofa-mcu wrote there (other files are kept)")
+        # A user's entry where the earlier output had files: the new one will want them too, so
+        # say so now rather than after the work (the commit checks the actual files again).
+        clash = _in_the_way(sorted(listed), [u for u in _user_entries(path, listed)
+                                             if not (path / u.rstrip("/")).is_symlink()])  # links: the commit decides
+        if clash:
+            raise UserError(f"{str(path / clash.rstrip('/'))!r} is in the way: it was not written by ofa-mcu and "
+                            f"the earlier output had files there; move it away and run again")
     return path
 
 

@@ -141,3 +141,19 @@ def test_bad_data_is_a_one_line_error_and_nothing_is_written(models, tmp_path, c
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_an_int8_float_model_is_one_line_without_the_runtimes_info_line(models, tmp_path):
+    """The TFLite runtime prints 'INFO: Created TensorFlow Lite XNNPACK delegate' on stderr (C-level,
+    so the command runs as a process here) when it opens a model: only the one error line shows."""
+    import subprocess
+    import sys
+
+    d, data = models
+    proc = subprocess.run([sys.executable, "-m", "ofa_mcu", "deploy", str(d / "m.tflite"), "--board", QEMU,
+                           "--out", str(tmp_path / "o"), "--data", str(data), "--labels", "cat,dog,fox",
+                           "--float-model", str(d / "m.tflite")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and "takes int8 input; give the float model" in lines[0], proc.stderr
+    assert not (tmp_path / "o").exists()

@@ -97,6 +97,22 @@ def test_a_user_entry_anywhere_on_a_new_files_path_is_in_the_way(tmp_path, their
     assert _tree(out) == before
 
 
+def test_a_user_entry_on_the_earlier_outputs_paths_is_refused_before_the_work(tmp_path):
+    """The earlier output's folder 'report/' is now a file of the user's: --force stops before the
+    block runs (a build would otherwise search, train and convert first)."""
+    out = tmp_path / "out"
+    write_tree_atomically(out, {"report/plots/a.png": b"1", "model/x.json": b"{}"}, force=False)
+    import shutil
+
+    shutil.rmtree(out / "report")
+    (out / "report").write_text("the user's")
+    ran = []
+    with pytest.raises(UserError, match="report' is in the way"):
+        with staged_output(out, force=True):
+            ran.append(True)
+    assert ran == [] and (out / "report").read_text() == "the user's"
+
+
 def test_an_output_that_holds_an_input_is_refused_even_with_force(tmp_path):
     folder = tmp_path / "in"
     write_tree_atomically(folder, {"readme.txt": b"ofa-mcu wrote this"}, force=False)

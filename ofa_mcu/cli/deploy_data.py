@@ -96,15 +96,18 @@ def open_float_model(path: str):
     if p.suffix.lower() == ".tflite":
         from ai_edge_litert.interpreter import Interpreter
 
+        from ..quant.tflm_runner import capture_fd2
+
         try:
-            interp = Interpreter(model_content=p.read_bytes())
-            interp.allocate_tensors()
+            with capture_fd2():  # the runtime's "INFO: Created ... XNNPACK delegate" line
+                interp = Interpreter(model_content=p.read_bytes())
+                interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:  # not a flatbuffer, or ops the runtime lacks
             raise UserError(f"--float-model {path!r} cannot be loaded by the TFLite interpreter "
                             f"({str(exc).splitlines()[0][:80]}); give a float .tflite or .onnx model") from None
         if interp.get_input_details()[0]["dtype"] != np.float32:
             dtype = np.dtype(interp.get_input_details()[0]["dtype"]).name
-            raise UserError(f"--float-model {path!r} has a {dtype} input; give the float model")
+            raise UserError(f"--float-model {path!r} takes {dtype} input; give the float model")
         return "tflite", interp
     raise UserError(f"--float-model {path!r}: give an .onnx or a float .tflite file")
 
