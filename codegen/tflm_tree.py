@@ -24,6 +24,7 @@ from .paths import templates_dir
 REQUIRED = (
     ("tensorflow/lite/micro/micro_interpreter.cc", "TFLite-Micro's C++ sources"),
     ("tensorflow/lite/micro/micro_interpreter.h", "TFLite-Micro's headers"),
+    ("tensorflow/lite/micro/micro_mutable_op_resolver.h", "TFLite-Micro's op resolver header"),
     ("tensorflow/lite/schema/schema_generated.h", "the TFLite schema header"),
     ("third_party/flatbuffers/include/flatbuffers/flatbuffers.h", "the flatbuffers headers"),
     ("third_party/gemmlowp/fixedpoint/fixedpoint.h", "the gemmlowp headers"),

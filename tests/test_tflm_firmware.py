@@ -54,6 +54,9 @@ def test_tree_problems_are_one_line_errors(tmp_path):
     with pytest.raises(UserError, match=r"TFLite-Micro's headers \(tensorflow/lite/micro/micro_interpreter.h\)") as e:
         open_tree(tmp_path)
     assert "\n" not in str(e.value)
+    (tmp_path / "tensorflow/lite/micro/micro_interpreter.h").write_text("")
+    with pytest.raises(UserError, match=r"op resolver header \(tensorflow/lite/micro/micro_mutable_op_resolver.h\)"):
+        open_tree(tmp_path)
 
 
 def test_a_tree_of_the_other_kernel_set_is_refused():
