@@ -316,3 +316,10 @@ def test_labels_with_a_slash_in_a_comma_list_are_names():
     assert _labels(",".join(CLASS_NAMES)) == list(CLASS_NAMES)
     with pytest.raises(UserError, match="does not exist"):
         _labels("T-shirt/top")  # one name with a slash and no comma reads as a missing file
+
+
+@pytest.mark.parametrize("cmd", [c for c, _ in COMMANDS], ids=[" ".join(c) for c, _ in COMMANDS])
+def test_every_commands_help_renders(cmd, tmp_path):
+    """argparse formats each help string with %: a stray '%' there breaks only --help."""
+    code, out, err = run([*cmd, "--help"], tmp_path)
+    assert code == 0 and out.startswith("usage: ofa-mcu") and not err, (code, err[-300:])
