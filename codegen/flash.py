@@ -14,10 +14,12 @@ import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from ofa_mcu.boards import Board, load_board
+from ofa_mcu.boards.budget import KERNEL_SETS
+from ofa_mcu.boards.console import KINDS as CONSOLE_KINDS
 from ofa_mcu.errors import UserError
 
 MANIFEST = "ofa-mcu.json"
@@ -347,6 +349,7 @@ def flash_tool_for(board: Board, build_system: str, override: str | None = None)
 MANIFEST_REQUIRED = {"format": str, "board": str, "build_system": str}
 MANIFEST_OPTIONAL = {"backend": str, "project": str, "kernels": str, "console": (str, type(None)),
                      "sketch": (str, type(None)), "artifacts": dict, "model": dict, "tool_version": str}
+MANIFEST_CHOICES = {"backend": ("tflm", "native"), "kernels": KERNEL_SETS, "console": CONSOLE_KINDS}
 JSON_TYPES = {str: "a string", dict: "an object", list: "a list", type(None): "null", bool: "true or false",
               int: "a number", float: "a number"}  # Python type -> JSON wording
 
@@ -379,8 +382,14 @@ def check_manifest(m, path: Path) -> dict:
             _expect(path, key, m[key], types)
     if m["build_system"] not in BUILD_SYSTEMS:
         raise UserError(f"{path}: unknown build system {m['build_system']!r}; {REGENERATE}")
+    for key, allowed in MANIFEST_CHOICES.items():
+        if m.get(key) is not None and m[key] not in allowed:
+            raise UserError(f"{path}: {key} {m[key]!r} is not one of {', '.join(allowed)}; {REGENERATE}")
     for key, value in m.get("artifacts", {}).items():
         _expect(path, f"artifacts.{key}", value, str)
+        rel = PurePosixPath(value)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise UserError(f"{path}: artifacts.{key} {value!r} leaves the project folder; {REGENERATE}")
     if "ops" in m.get("model", {}):
         _expect(path, "model.ops", m["model"]["ops"], list)
         for i, op in enumerate(m["model"]["ops"]):
@@ -398,8 +407,8 @@ def read_manifest(project: str | os.PathLike) -> dict:
         raise UserError(f"{str(project)!r} has no {MANIFEST}; pass a folder made by ofa-mcu deploy or build")
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path} is not valid JSON ({exc}); {REGENERATE}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise UserError(f"{path} is not valid JSON ({type(exc).__name__}: {str(exc)[:120]}); {REGENERATE}") from None
     return check_manifest(m, path)
 
 

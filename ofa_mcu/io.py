@@ -103,6 +103,9 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
         return json.loads(raw)
+    except RecursionError:
+        raise UserError(f"{what} {str(path)!r} nests its lists or objects too deeply to be read; fix or "
+                        f"regenerate it") from None
     except (OSError, ValueError, EOFError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise UserError(f"{what} {str(path)!r} is not valid JSON ({first}); fix or regenerate it") from None
@@ -170,7 +173,7 @@ def read_output_manifest(folder: str | os.PathLike) -> set[str] | None:
         files = data["files"]
         if data.get("format") != OUTPUT_FORMAT or not all(isinstance(f, str) for f in files):
             return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     # only paths that stay inside the folder: a doctored list must not reach anything else
     return {f for f in files if f and not PurePosixPath(f).is_absolute() and ".." not in PurePosixPath(f).parts}

@@ -163,6 +163,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     shutil.copyfile(TEST_DATA / "float_island_int8.tflite", root / "float_island_int8.tflite")
     (root / "bad-arch.json").write_text('{"wid": 0, "ks": [3], "e": [3], "d": [0], "image_size": 32}')
     (root / "arch.json").write_text(json.dumps(smallest_arch(FASHION_MNIST)))
+    (root / "deep.json").write_text("[" * 100_000 + "]" * 100_000)  # past Python's recursion limit
     return {p.name: p for p in root.iterdir()}
 
 
@@ -187,6 +188,9 @@ TABLE = [
     (["search", "--predictor", "{a-folder}"], "predictor metadata"),
     (["space", "stats", "{a-file.txt}"], "is not valid JSON"),
     (["space", "validate", "{bad-arch.json}"], "arch #0"),
+    (["space", "stats", "{deep.json}"], "nests its lists or objects too deeply"),
+    (["report", "{deep.json}"], "nests its lists or objects too deeply"),
+    (["predictor", "predict", "fashion_mnist", "{deep.json}"], "nests its lists or objects too deeply"),
     (["supernet", "check", "{truncated.pth}"], "not a PyTorch checkpoint"),
     (["supernet", "check", "{a-file.txt}"], "not a PyTorch checkpoint"),
     (["supernet", "init", "--out", "{a-folder}"], "is a folder"),
@@ -242,6 +246,7 @@ TABLE = [
     (["data", "info", "vww"], "needs its folder"),
     (["data", "info", "imagefolder", "--data", "{a-folder}"], "has no class subfolders"),
     (["data", "build-vww", "--coco-root", "{a-folder}", "--out", "o"], "COCO annotations"),
+    (["data", "download-coco", "--coco-root", "{a-file.txt}"], "is a file; give a folder"),
     (["predictor", "eval", "{a-folder}", "--pairs", "{a-file.txt}"], "predictor"),
 ]
 

@@ -180,6 +180,11 @@ def test_manifest_problems_are_user_errors(tmp_path, capsys):
     ({**TFLM_MANIFEST, "model": {"ops": "CONV_2D"}}, "'model.ops' is a string, expected a list"),
     ({**TFLM_MANIFEST, "console": 1}, "'console' is a number, expected a string or null"),
     ({k: v for k, v in TFLM_MANIFEST.items() if k != "board"}, "lacks 'board'"),
+    ({**TFLM_MANIFEST, "backend": "zzz"}, "backend 'zzz' is not one of tflm, native"),
+    ({**TFLM_MANIFEST, "kernels": "zzz"}, "kernels 'zzz' is not one of reference, cmsis-nn"),
+    ({**TFLM_MANIFEST, "console": "zzz"}, "console 'zzz' is not one of uart"),
+    ({**TFLM_MANIFEST, "artifacts": {"elf": "../../../etc/passwd"}}, "artifacts.elf '../../../etc/passwd' leaves the project"),
+    ({**TFLM_MANIFEST, "artifacts": {"bin": "/etc/passwd"}}, "artifacts.bin '/etc/passwd' leaves the project"),
 ])
 def test_damaged_manifests_are_one_line_errors(tmp_path, capsys, content, words):
     project = _project(tmp_path / "p", content)

@@ -197,6 +197,8 @@ DAMAGE = {
     "string weights": (_edit_npz(lambda a: a.update(b1=np.array(["x"] * 128))), "b1 holds <U1 values"),
     "target_scale NaN": (_edit_json(lambda s: s.update(target_scale=float("nan"))),
                          "target_scale is nan, not a finite number"),
+    "target_scale 0": (_edit_json(lambda s: s.update(target_scale=0)), "target_scale is 0, not a finite number > 0"),
+    "b2 missing": (_edit_npz(lambda a: a.pop("b2")), "lacks b2 (the other layers have biases)"),
     "target_shift infinite": (_edit_json(lambda s: s.update(target_shift=float("inf"))), "target_shift is inf"),
     "target_shift missing": (_edit_json(lambda s: s.pop("target_shift")), "lacks 'target_shift'"),
     "encoding unknown": (_edit_json(lambda s: s.update(encoding="nope")), "unknown encoding 'nope'"),

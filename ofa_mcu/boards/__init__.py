@@ -351,7 +351,7 @@ def load_board(name: str) -> Board:
         return _read(files[name])
     close = difflib.get_close_matches(name, sorted(files), n=3, cutoff=0.4)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
-    raise UserError(f"unknown board {name!r}; {hint}(ofa-mcu boards lists all)")
+    raise UserError(f"unknown board {name!r}; {hint}`ofa-mcu boards` lists them all")
 
 
 __all__ = ["Board", "ClockPlan", "ConsoleSpec", "MemoryRegions", "board_names", "catalog_problems", "list_boards",

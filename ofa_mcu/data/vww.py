@@ -21,8 +21,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from ..errors import UserError
-from ..io import (OUTPUT_MANIFEST, atomic_path, check_not_an_input, check_output_folder, owned_files, read_json,
-                  read_output_manifest, record_outputs, staged_output, write_json)
+from ..io import (OUTPUT_MANIFEST, atomic_path, check_not_an_input, check_output_folder, check_writable, owned_files,
+                  read_json, read_output_manifest, record_outputs, staged_output, write_json)
 
 CLASS_FOLDERS = ("non-person", "person")
 AREA_SOURCES = ("bbox", "segmentation")
@@ -332,6 +332,9 @@ def download_coco(
     unknown = [s for s in splits if s not in COCO_URLS or s == "annotations"]
     if unknown:
         raise UserError(f"unknown COCO split(s) {unknown}; choose from train2017, val2017")
+    if coco_root.exists() and not coco_root.is_dir():
+        raise UserError(f"--coco-root {str(coco_root)!r} is a file; give a folder to download COCO into")
+    check_writable(coco_root, "COCO folder")
     for key in ("annotations", *splits):
         url = COCO_URLS[key]
         marker = coco_root / ("annotations" if key == "annotations" else key)

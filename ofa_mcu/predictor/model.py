@@ -167,7 +167,7 @@ class AccuracyPredictor:
         problem = layer_problem(layers, skip, width)
         if problem is not None:
             raise _Damaged(f"{MODEL_NPZ}: {problem}")
-        scale = _json_number(spec, "target_scale", _FINITE)
+        scale = _json_number(spec, "target_scale", _SCALE)
         shift = _json_number(spec, "target_shift", _FINITE)
         activation = spec.get("activation", "relu")
         if not isinstance(activation, str) or activation not in ACTIVATIONS:
@@ -180,6 +180,7 @@ class _Damaged(Exception):
 
 
 _FINITE = Number()
+_SCALE = Number(0, lo_open=True)  # the targets' standard deviation: 0 would predict one constant
 _N_LAYERS = Number(1, 10_000, integer=True)
 
 
@@ -236,6 +237,9 @@ def _read_weights(npz: Path, n_layers: int) -> tuple[list[tuple[np.ndarray, np.n
             skip = _weights(z, "skip") if "skip" in names else None
         except _NPZ_ERRORS as exc:
             raise _Damaged(f"{MODEL_NPZ} is unreadable ({type(exc).__name__}: {exc})") from None
+    missing = [f"b{i}" for i, (_, b) in enumerate(layers) if b is None]
+    if missing and len(missing) < n_layers:  # save writes every layer's bias or none
+        raise _Damaged(f"{MODEL_NPZ} lacks {', '.join(missing)} (the other layers have biases)")
     return layers, skip
 
 
