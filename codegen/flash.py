@@ -14,13 +14,15 @@ import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from functools import partial
+from pathlib import Path
 from typing import Callable
 
 from ofa_mcu.boards import Board, load_board
 from ofa_mcu.boards.budget import KERNEL_SETS
 from ofa_mcu.boards.console import KINDS as CONSOLE_KINDS
 from ofa_mcu.errors import UserError
+from ofa_mcu.io import stays_inside
 
 MANIFEST = "ofa-mcu.json"
 MANIFEST_FORMAT = "ofa-mcu-project/1"
@@ -387,8 +389,7 @@ def check_manifest(m, path: Path) -> dict:
             raise UserError(f"{path}: {key} {m[key]!r} is not one of {', '.join(allowed)}; {REGENERATE}")
     for key, value in m.get("artifacts", {}).items():
         _expect(path, f"artifacts.{key}", value, str)
-        rel = PurePosixPath(value)
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        if not stays_inside(value):
             raise UserError(f"{path}: artifacts.{key} {value!r} leaves the project folder; {REGENERATE}")
     if "ops" in m.get("model", {}):
         _expect(path, "model.ops", m["model"]["ops"], list)
@@ -436,17 +437,12 @@ def plan(manifest: dict, opts: Options = Options(), build: bool = True, board: B
     tool = flash_tool_for(board, manifest["build_system"], opts.tool)
     ft = FLASH_TOOLS[tool]
     steps = tuple(bs.steps(board, manifest, opts)) if build else ()
-    dry = (_bind(bs.check, board, manifest, opts),) if build and bs.check is not None else ()
+    dry = (partial(bs.check, board, manifest, opts),) if build and bs.check is not None else ()
     pre = ()
     if build and bs.preflight is not None and not opts.placeholders:
-        pre = (_bind(bs.preflight, board, manifest, opts),)
+        pre = (partial(bs.preflight, board, manifest, opts),)
     return Plan(board, bs.tool, steps, ft.tool, tuple(ft.steps(board, manifest, opts)), dry + pre, dry, ft.artifact)
 
-
-def _bind(check: Callable[[Board, dict, Options], None], board: Board, manifest: dict,
-          opts: Options) -> Callable[[], None]:
-    """``check`` for this board, manifest and options, as a call without arguments."""
-    return lambda: check(board, manifest, opts)
 
 
 def project_manifest(*, backend: str, board: Board, build_system: str, project: str, artifacts: dict,

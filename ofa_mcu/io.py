@@ -176,7 +176,7 @@ def read_output_manifest(folder: str | os.PathLike) -> set[str] | None:
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     # only paths that stay inside the folder: a doctored list must not reach anything else
-    return {f for f in files if f and not PurePosixPath(f).is_absolute() and ".." not in PurePosixPath(f).parts}
+    return {f for f in files if stays_inside(f)}
 
 
 def _write_output_manifest(folder: Path, files: Iterable[str], kind: str) -> None:
@@ -477,10 +477,17 @@ def staged_output(out: str | os.PathLike, force: bool, *, inputs: Iterable = (),
         _ACTIVE.discard(tmp)
 
 
+def stays_inside(path: str) -> bool:
+    """Whether the POSIX path ``path`` is relative and stays inside the folder it is relative to
+    (no leading ``/``, no ``..``, not empty)."""
+    p = PurePosixPath(path)
+    return bool(p.parts) and not p.is_absolute() and ".." not in p.parts
+
+
 def safe_relpath(path: str) -> str:
     """``path`` as a relative POSIX path that stays inside its folder (else a UserError)."""
     p = PurePosixPath(path)
-    if p.is_absolute() or ".." in p.parts or not p.parts:
+    if not stays_inside(path):
         raise UserError(f"output file path {path!r} must be relative and stay inside the output folder")
     return str(p)
 

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from ..predictor.recipes import DISTILL_ARCHS, EPOCHS, MEMBERS, MIN_STEPS
+from ..predictor.recipes import DISTILL_ARCHS, MEMBERS, MIN_STEPS, MLP_EPOCHS
 from ..validate import OPEN_FRACTION, THREADS, existing_file
 from .common import add_seed_arg, add_space_arg
 
@@ -118,8 +118,8 @@ def register(sub) -> None:
     add_seed_arg(f, "split and training seed (default 0)")
     f.add_argument("--recipe", default="default", choices=_recipe_names(), help="training recipe (default: default)")
     add_space_arg(f, "search space of the archs")
-    f.add_argument("--epochs", type=EPOCHS, default=None,
-                   help=f"override the recipe's epochs (of each member): {EPOCHS.describe()}")
+    f.add_argument("--epochs", type=MLP_EPOCHS, default=None,
+                   help=f"override the recipe's epochs (of each member): {MLP_EPOCHS.describe()}")
     f.add_argument("--members", type=MEMBERS, default=None,
                    help=f"override the recipe's ensemble size: {MEMBERS.describe()}")
     f.add_argument("--min-steps", type=MIN_STEPS, default=None,

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import UserError
 from ..io import (OUTPUT_MANIFEST, atomic_path, check_not_an_input, check_output_folder, check_writable, owned_files,
-                  read_json, read_output_manifest, record_outputs, staged_output, write_json)
+                  read_json, read_output_manifest, record_outputs, staged_output, stays_inside, write_json)
 
 CLASS_FOLDERS = ("non-person", "person")
 AREA_SOURCES = ("bbox", "segmentation")
@@ -101,10 +101,9 @@ def _image_areas(coco: dict, source: str) -> dict:
 def _check_file_names(coco: dict, source: str) -> None:
     """Each image's ``file_name`` is a relative path that stays inside the split's images folder."""
     for where, im in _entries(coco, "images", source):
-        name = PurePosixPath(_field(im, "file_name", where, lambda v: isinstance(v, str) and v.strip("/."),
-                                    "a file name"))
-        if name.is_absolute() or ".." in name.parts:
-            raise UserError(f"{where} has file_name {_short(str(name))}, which leaves the images folder; file names "
+        name = _field(im, "file_name", where, lambda v: isinstance(v, str) and v.strip("/."), "a file name")
+        if not stays_inside(name):
+            raise UserError(f"{where} has file_name {_short(name)}, which leaves the images folder; file names "
                             f"must be relative to <coco-root>/<split> (no leading / or ..): {_FIX}")
 
 

@@ -26,7 +26,7 @@ from ..validate import Number
 # enough that a typo fails at once instead of training for days or running out of memory (the
 # distillation archs are held in memory at once, encoded: measured about 3 KB each at the peak,
 # so 2,000,000 of them take about 6 GB).
-EPOCHS = Number(1, 100_000, integer=True)
+MLP_EPOCHS = Number(1, 100_000, integer=True)  # the predictor's MLP epochs, not the supernet's (validate.EPOCHS)
 MIN_STEPS = Number(0, 10_000_000, integer=True)
 MEMBERS = Number(1, 100, integer=True)
 DISTILL_ARCHS = Number(0, 2_000_000, integer=True)
@@ -54,7 +54,7 @@ class MLPSpec:
 
     def check(self) -> None:
         """A one-line UserError when the epochs or minimum steps are out of bounds."""
-        EPOCHS.check("epochs", self.epochs)
+        MLP_EPOCHS.check("epochs", self.epochs)
         MIN_STEPS.check("minimum steps", self.min_steps)
 
 
