@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ofa_mcu.predictor import get_recipe, load_predictor  # noqa: E402
-from ofa_mcu.predictor.fit import held_out, split_record, time_predict_ms  # noqa: E402
+from ofa_mcu.predictor.fit import held_out, split_pairs, split_record, time_predict_ms  # noqa: E402
 from ofa_mcu.predictor.metrics import regression_metrics  # noqa: E402
 from ofa_mcu.predictor.model import AccuracyPredictor  # noqa: E402
-from ofa_mcu.predictor.pairs import load_pairs, split_indices  # noqa: E402
+from ofa_mcu.predictor.pairs import load_pairs  # noqa: E402
 from ofa_mcu.space.encoding import onehot_dim  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def main() -> int:
         data = split_record(shipped)
         pairs = load_pairs([Path(args.pairs_dir) / f for f in data["files"]], shipped.space)
         val = held_out(shipped, pairs)
-        tr, _ = split_indices(len(pairs), data["val_fraction"], data["seed"])
+        tr, _ = split_pairs(pairs, data["val_fraction"], data["seed"], data.get("split", "random"))
         train = pairs.take(tr)
         t0 = time.perf_counter()
         lab = fit_recipe(train.batch, train.acc, get_recipe("lab"), shipped.space, seed=data["seed"])

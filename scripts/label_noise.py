@@ -2,6 +2,7 @@
 predictor (run by hand; see ``ofa_mcu.predictor.ceiling``).
 
     .venv/bin/python scripts/label_noise.py PAIRS.json.gz OUT.json [-k 21] [--calib-images 2000] [--supernet CKPT]
+        [--pool OTHER_OUT ...] [--labels PAIRS.json.gz ...]
 
 Re-measures the first ``k`` subnets of the pair file the way ``ofa-mcu collect`` does (BN
 re-calibrated on ``--calib-images`` evenly spaced training images, top-1 on all 10,000 holdout
@@ -11,6 +12,9 @@ calibration error of a pair difference and the tau a perfect predictor would rea
 pair file's labels, per resolution. ``OUT`` (``.json`` or ``.json.gz``) keeps every measurement
 (``rows``, with which holdout images each subnet got right) and the ``summary``; a rerun resumes
 it, and with ``-k`` no larger than what it holds only recomputes the summary (e.g. for new labels).
+``--pool`` adds the rows of other label-noise files measured the same way (e.g. on another pair
+file) to the noise estimate; ``--labels`` gives the pair files whose ceiling the summary states
+(default: ``PAIRS``).
 """
 from __future__ import annotations
 
@@ -57,9 +61,17 @@ def main(argv=None) -> int:
     ap.add_argument("--calib-images", type=int, default=2000)
     ap.add_argument("--supernet", default=None, help="weights (default: the shipped ones)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pool", nargs="+", default=[], metavar="OTHER_OUT",
+                    help="label-noise files measured the same way whose rows join the noise estimate")
+    ap.add_argument("--labels", nargs="+", default=None, metavar="PAIRS",
+                    help="pair files whose tau ceiling the summary states (default: PAIRS)")
     args = ap.parse_args(argv)
-    if not Path(args.pairs).is_file():
-        raise SystemExit(f"error: pair file {args.pairs} does not exist; pass the file ofa-mcu collect wrote")
+    for f in [args.pairs, *(args.labels or [])]:
+        if not Path(f).is_file():
+            raise SystemExit(f"error: pair file {f} does not exist; pass the file ofa-mcu collect wrote")
+    for f in args.pool:
+        if not Path(f).is_file():
+            raise SystemExit(f"error: label-noise file {f} does not exist; pass a file this script wrote")
     if args.k < 2:
         raise SystemExit(f"error: -k {args.k} re-measures too few subnets; give at least 2 (21 gives 7 per resolution)")
 
@@ -101,8 +113,12 @@ def main(argv=None) -> int:
         write_json(out, {"source": source, "rows": rows}, indent=None)
         tqdm.write(f"{arch['image_size']} px: label {label:.2f}, calib a {row['acc_a']:.2f}, "
                    f"calib b {row['acc_b']:.2f} ({time.perf_counter() - t0:.0f} s)")
-    summary = summarise(rows, pairs)
-    write_json(out, {"source": source, "rows": rows, "summary": {"labels": Path(args.pairs).name, **summary}}, indent=None)
+    pooled = [r for f in args.pool for r in read_json(f, "label-noise file")["rows"]]
+    label_files = args.labels or [args.pairs]
+    labels = [pair for f in label_files for pair in read_pairs(f, cfg)]
+    summary = {"labels": [Path(f).name for f in label_files], "pooled": [Path(f).name for f in args.pool],
+               **summarise(rows + pooled, labels)}
+    write_json(out, {"source": source, "rows": rows, "pooled_rows": pooled, "summary": summary}, indent=None)
     print(json.dumps(summary, indent=1))
     return 0
 

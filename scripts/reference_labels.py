@@ -1,8 +1,8 @@
 """Re-measure a predictor's held-out subnets with less label noise, and score the predictor on
 them (run by hand; see ``ofa_mcu.predictor.ceiling``).
 
-    .venv/bin/python scripts/reference_labels.py PREDICTOR PAIRS.json.gz OUT.json.gz [--shard I/K]
-    .venv/bin/python scripts/reference_labels.py PREDICTOR PAIRS.json.gz OUT.json.gz --merge PART ...
+    .venv/bin/python scripts/reference_labels.py PREDICTOR PAIRS.json.gz [PAIRS ...] OUT.json.gz [--shard I/K]
+    .venv/bin/python scripts/reference_labels.py PREDICTOR PAIRS.json.gz [PAIRS ...] OUT.json.gz --merge PART ...
 
 A shipped label is one subnet's top-1 on the 10,000 holdout images after BN re-calibration on
 one 2,000-image training sample; its noise caps the within-resolution tau any predictor can
@@ -19,6 +19,8 @@ the predictor's metrics against the shipped and the reference labels, the refere
 noise and the tau ceiling it sets (``ofa_mcu.predictor.reference``), with a plot of them beside it
 (``OUT``'s name up to its first dot, ``.png``). A rerun resumes; ``--shard I/K`` measures every K-th subnet
 from I (parallel processes, each with its own OUT), ``--merge`` joins their files into OUT.
+``--only PAIRS`` keeps to the held-out subnets of one of the pair files (a predictor fitted on
+several files holds out a fifth of each; see ``ofa_mcu.predictor.pairs.split_by_file``).
 """
 from __future__ import annotations
 
@@ -99,16 +101,19 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("predictor", help="predictor directory, or a shipped predictor's space name")
-    ap.add_argument("pairs", help="the pair file the predictor was fitted on")
+    ap.add_argument("pairs", nargs="+", help="the pair files the predictor was fitted on, in that order")
     ap.add_argument("out")
     ap.add_argument("--calib-images", type=int, default=2000)
     ap.add_argument("--supernet", default=None, help="weights (default: the shipped ones)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--shard", type=shard, default=(0, 1))
     ap.add_argument("--merge", nargs="+", default=None, metavar="PART", help="join these OUT files into OUT")
+    ap.add_argument("--only", default=None, metavar="PAIRS",
+                    help="only the held-out subnets of this one of the pair files (default: all of them)")
     args = ap.parse_args(argv)
-    if not Path(args.pairs).is_file():
-        raise SystemExit(f"error: pair file {args.pairs} does not exist; pass the file the predictor was fitted on")
+    for f in args.pairs:
+        if not Path(f).is_file():
+            raise SystemExit(f"error: pair file {f} does not exist; pass the files the predictor was fitted on")
 
     from ofa_mcu.io import atomic_write_bytes, read_json, write_json
     from ofa_mcu.predictor.fit import held_out
@@ -122,12 +127,18 @@ def main(argv=None) -> int:
     if pred.space.name != "fashion_mnist":
         raise SystemExit(f"error: predictor {args.predictor!r} is for space {pred.space.name!r}; this script "
                          "measures Fashion-MNIST subnets (the only space with a test set here): pass fashion_mnist")
-    held = held_out(pred, load_pairs([args.pairs], pred.space))
+    names = [Path(f).name for f in args.pairs]
+    if args.only is not None and Path(args.only).name not in names:
+        raise SystemExit(f"error: --only {args.only} is not one of the pair files; pass one of {', '.join(names)}")
+    held = held_out(pred, load_pairs(args.pairs, pred.space))
+    if args.only is not None:
+        held = held.take(held.source == names.index(Path(args.only).name))
     out = Path(args.out)
     saved = read_json(out, "reference-label file") if out.exists() else {}
     rows = saved.get("rows", [])
-    source = saved.get("source") or {"pairs": Path(args.pairs).name, "supernet": args.supernet or "shipped",
+    source = saved.get("source") or {"pairs": [Path(f).name for f in args.pairs], "supernet": args.supernet or "shipped",
                                      "calib_images": args.calib_images, "held_out_of": pred.meta["data"],
+                                     "only": None if args.only is None else Path(args.only).name,
                                      "images": image_counts()}
     if args.merge:
         seen = {_key(r["arch"]) for r in rows}

@@ -2,6 +2,7 @@
 that half precision keeps the accuracy of a few subnets (run by hand after `ofa-mcu train`).
 
     .venv/bin/python scripts/ship_default.py RUN_DIR [--space fashion_mnist] [--upto-phase N] [--baseline SCRATCH_DIR ...]
+    .venv/bin/python scripts/ship_default.py --baselines-only --baseline SCRATCH_DIR ... [--space fashion_mnist]
 
 ``--upto-phase N`` ships the weights saved at the end of phase N (``phase_N_<name>.pt``) of a run
 that is still going or was stopped, with the records up to that phase.
@@ -9,6 +10,9 @@ that is still going or was stopped, with the records up to that phase.
 The metadata written beside the weights records the run's accuracy per phase and epoch times,
 those of the run it was initialised from (``--init``) when that folder is still there, and the
 from-scratch baselines given with ``--baseline`` (folders of ``ofa-mcu train --scratch``).
+``--baselines-only`` adds baselines to the shipped metadata and re-measures its supernet-vs-alone
+table from the shipped weights, which it leaves as they are (e.g. when a new predictor makes the
+default build choose another subnet).
 """
 from __future__ import annotations
 
@@ -55,9 +59,10 @@ def weights_file(run: Path, upto_phase: int | None) -> Path:
     return found[0]
 
 
-def vs_alone(baselines: list[dict], half: dict, cfg, data, previous: dict) -> dict:
+def vs_alone(baselines: list[dict], half: dict, cfg, data, previous: dict, names: dict | None = None) -> dict:
     """Each from-scratch baseline's subnet taken from the shipped (half-precision) weights, on the
-    baseline's own holdout images, BN re-calibrated on 1,000 training images."""
+    baseline's own holdout images, BN re-calibrated on 1,000 training images. ``names`` maps an
+    arch's JSON (sorted keys) to its row's name, over the recorded and the reference names."""
     from ofa_mcu.data import evenly_spaced
     from ofa_mcu.nn import OFAMCUNet
     from ofa_mcu.train.subnet_eval import measure_subnet
@@ -68,6 +73,7 @@ def vs_alone(baselines: list[dict], half: dict, cfg, data, previous: dict) -> di
     key = lambda arch: json.dumps(arch, sort_keys=True)  # noqa: E731
     labels = {key(r["arch"]): r["subnet"] for r in previous.get("supernet_vs_alone", {}).get("rows", [])}
     labels.update({key(a): f"{name} ({a['image_size']} px)" for name, a in reference_archs(cfg, 1).items()})
+    labels.update(names or {})
     rows = []
     for b in baselines:
         holdout = data.holdout.subset(evenly_spaced(len(data.holdout), b["n"]))
@@ -81,9 +87,44 @@ def vs_alone(baselines: list[dict], half: dict, cfg, data, previous: dict) -> di
             "rows": rows}
 
 
+def read_baselines(folders: list[str]) -> list[dict]:
+    """The summaries (without their logs) of ``ofa-mcu train --scratch`` runs."""
+    return [{k: v for k, v in json.loads((Path(b) / "summary.json").read_text()).items() if k != "log"}
+            for b in folders]
+
+
+def merged_baselines(new: list[dict], previous: dict) -> list[dict]:
+    """``new`` baselines first, then the previously recorded ones of other subnets."""
+    known = {json.dumps(b["arch"], sort_keys=True) for b in new}
+    return new + [b for b in previous.get("scratch_baselines", []) if json.dumps(b["arch"], sort_keys=True) not in known]
+
+
+def add_baselines(cfg, folders: list[str], name: str | None) -> int:
+    """Add baselines to the shipped metadata; re-measure supernet vs alone from the shipped weights."""
+    from ofa_mcu.assets import ASSETS
+    from ofa_mcu.data import get_dataset
+    from ofa_mcu.io import write_json
+
+    if not folders:
+        raise SystemExit("error: --baselines-only needs --baseline SCRATCH_DIR ...")
+    meta_path = ASSETS / "supernets" / f"{cfg.name}.json"
+    meta = json.loads(meta_path.read_text())
+    half = torch.load(ASSETS / "supernets" / f"{cfg.name}.pt", map_location="cpu", weights_only=True)
+    new = read_baselines(folders)
+    names = {json.dumps(b["arch"], sort_keys=True): f"{name} ({b['arch']['image_size']} px)" for b in new} if name else {}
+    meta["scratch_baselines"] = merged_baselines(new, meta)
+    meta["supernet_vs_alone"] = vs_alone(meta["scratch_baselines"], half, cfg, get_dataset(cfg.name), meta, names)
+    write_json(meta_path, meta)
+    print(f"added {len(folders)} baseline(s) to {meta_path}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run", help="training run folder (holds supernet.pt, train_config.json, summary.json)")
+    ap.add_argument("run", nargs="?", help="training run folder (holds supernet.pt, train_config.json, summary.json)")
+    ap.add_argument("--baselines-only", action="store_true",
+                    help="keep the shipped weights and run record; add --baseline runs and re-measure vs alone")
+    ap.add_argument("--name", default=None, help="with --baselines-only: the name of the added baselines' rows")
     ap.add_argument("--space", default="fashion_mnist")
     ap.add_argument("--eval-images", type=int, default=2000)
     ap.add_argument("--baseline", nargs="*", default=[], help="ofa-mcu train --scratch run folders")
@@ -99,8 +140,12 @@ def main() -> int:
     from ofa_mcu.train.trainer import reference_archs
 
     torch.set_num_threads(1)
-    run = Path(args.run)
     cfg = get_space(args.space)
+    if args.baselines_only:
+        return add_baselines(cfg, args.baseline, args.name)
+    if args.run is None:
+        raise SystemExit("error: give the training run folder to ship, or --baselines-only --baseline SCRATCH_DIR")
+    run = Path(args.run)
     state = torch.load(weights_file(run, args.upto_phase), map_location="cpu", weights_only=True)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
     data = get_dataset("fashion_mnist")
@@ -131,11 +176,7 @@ def main() -> int:
                 meta["init_run"] = previous["init_run"]
         else:  # fine-tuned from the shipped weights: their record becomes this one's lineage
             meta["init_run"] = {k: v for k, v in previous.items() if k != "space"}
-    baselines = [{k: v for k, v in json.loads((Path(b) / "summary.json").read_text()).items() if k != "log"}
-                 for b in args.baseline]
-    known = {json.dumps(b["arch"], sort_keys=True) for b in baselines}
-    meta["scratch_baselines"] = baselines + [b for b in previous.get("scratch_baselines", [])
-                                             if json.dumps(b["arch"], sort_keys=True) not in known]
+    meta["scratch_baselines"] = merged_baselines(read_baselines(args.baseline), previous)
     meta["supernet_vs_alone"] = vs_alone(meta["scratch_baselines"], half, cfg, data, previous)
     buf = io.BytesIO()
     torch.save(half, buf)

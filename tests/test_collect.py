@@ -22,6 +22,10 @@ def test_plan_is_seeded_and_distinct():
     a = planned_archs(FASHION_MNIST, 30, seed=5)
     assert a == planned_archs(FASHION_MNIST, 30, seed=5) and a != planned_archs(FASHION_MNIST, 30, seed=6)
     assert planned_archs(FASHION_MNIST, 40, seed=5)[:30] == a  # a longer plan extends a shorter one
+    spread = planned_archs(FASHION_MNIST, 30, seed=5, sampler="spread")
+    assert spread == planned_archs(FASHION_MNIST, 30, seed=5, sampler="spread") and spread != a
+    with pytest.raises(UserError, match="sampler 'wide' is unknown; choose one of uniform, spread"):
+        planned_archs(FASHION_MNIST, 3, seed=5, sampler="wide")
 
 
 def test_onnx_engine_scores_like_torch():
@@ -78,6 +82,10 @@ def test_collect_appends_and_resumes(tmp_path):
 
     loaded = load_pairs([out], FASHION_MNIST)
     assert loaded.batch.to_dicts() == [a for a, _ in again] and loaded.acc.tolist() == [x for _, x in again]
+    spread = tmp_path / "spread.json"
+    r = _cli(*common[:4], str(spread), *common[5:], "-n", "2", "--sampler", "spread")
+    assert r.returncode == 0, r.stderr
+    assert [a for a, _ in json.loads(spread.read_text())] == planned_archs(FASHION_MNIST, 2, seed=0, sampler="spread")
 
 
 def test_the_second_calibration_sample_is_disjoint_from_the_first():

@@ -10,7 +10,7 @@ from ofa_mcu.config import FASHION_MNIST, VWW
 from ofa_mcu.errors import UserError
 from ofa_mcu.predictor import AccuracyPredictor, load_predictor
 from ofa_mcu.predictor.metrics import regression_metrics
-from ofa_mcu.predictor.pairs import index_digest, parse_pairs, split_indices
+from ofa_mcu.predictor.pairs import index_digest, parse_pairs, split_by_file, split_indices
 from ofa_mcu.predictor.recipes import get_recipe
 from ofa_mcu.predictor.train import effective_epochs
 from ofa_mcu.space import sample_arch
@@ -76,6 +76,21 @@ def test_split_is_seeded_disjoint_and_complete():
             split_indices(1000, bad, 0)
     with pytest.raises(UserError, match="too few"):
         split_indices(2, 0.2, 0)
+
+
+def test_split_by_file_holds_out_each_file_in_proportion():
+    """One file splits exactly as split_indices; two files each hold out their own fifth, the
+    first file's part unchanged by the second file's presence."""
+    one = np.zeros(1000, dtype=np.int64)
+    assert all(np.array_equal(a, b) for a, b in zip(split_by_file(one, 0.2, 5), split_indices(1000, 0.2, 5)))
+    two = np.array([0] * 600 + [1] * 300)
+    tr, va = split_by_file(two, 0.2, 5)
+    assert np.array_equal(np.sort(np.concatenate([tr, va])), np.arange(900))
+    assert (two[va] == 0).sum() == 120 and (two[va] == 1).sum() == 60
+    assert np.array_equal(va[va < 600], split_indices(600, 0.2, 5)[1])
+    assert np.array_equal(va[va >= 600] - 600, split_indices(300, 0.2, 5)[1])
+    with pytest.raises(UserError, match="too small to hold out 0.2 of each"):
+        split_by_file(np.arange(12) // 2, 0.2, 0)  # six files of two pairs: none holds one out
 
 
 def test_metrics_match_scipy_and_hand_arithmetic():
@@ -246,12 +261,13 @@ def test_layers_that_do_not_chain_are_refused_at_construction():
     (lambda d: d.update(val_fraction=1.5), "meta.data.val_fraction is 1.5, not a finite number in (0, 1)"),
     (lambda d: d.update(seed=-1), "meta.data.seed is -1, not an integer in [0, 4,294,967,295]"),
     (lambda d: d.update(val_digest=None), "meta.data.val_digest is None, not a digest string"),
+    (lambda d: d.update(split="shuffle"), "meta.data.split is 'shuffle', not one of random, by_file"),
 ])
 def test_damaged_split_record_is_a_one_line_error(change, message):
     from ofa_mcu.predictor.fit import held_out, split_record
 
     pred = load_predictor("fashion_mnist")
-    assert split_record(pred)["n_val"] == 120
+    assert split_record(pred)["n_val"] == 326
     data = dict(pred.meta["data"])
     change(data)
     pred.meta["data"] = data

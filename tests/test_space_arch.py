@@ -8,7 +8,9 @@ from ofa_mcu.config import FASHION_MNIST, VWW, SpaceConfig
 from ofa_mcu.errors import UserError
 from ofa_mcu.space import (active_slots, arch_key, canonical, crossover, largest_arch, mutate, sample_arch,
                            smallest_arch, validate_arch)
-from ofa_mcu.space.batch import ArchBatch, crossover_batch, mutate_batch, sample_batch, shrink_batch
+from ofa_mcu.space.arch import sample_arch_spread
+from ofa_mcu.space.batch import (ArchBatch, crossover_batch, mutate_batch, sample_batch, sample_batch_spread,
+                               shrink_batch)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -60,6 +62,37 @@ def test_sampling_mutation_crossover_stay_in_space():
     assert validate_arch(largest_arch())["wid"] == 2
     # the lab draws only widths 0.5 and 0.75 in the VWW space
     assert {sample_arch(rng)["wid"] for _ in range(100)} == {0, 1}
+
+
+def _size_index(batch: ArchBatch, cfg) -> np.ndarray:
+    """Per arch: the mean position (0 smallest .. 1 largest) of its kernel, expand and depth choices."""
+    pos = [np.searchsorted(sorted(opts), getattr(batch, name)) / (len(opts) - 1)
+           for name, opts in (("ks", cfg.ks_list), ("e", cfg.expand_ratio_list), ("d", cfg.depth_list))]
+    return np.concatenate(pos, axis=1).mean(axis=1)
+
+
+def test_spread_sampler_covers_the_sizes_uniform_sampling_bunches():
+    """Uniform draws average twenty slots into middle sizes; spread draws reach both ends, and the
+    scalar and vectorized spread samplers draw the same distribution."""
+    cfg = FASHION_MNIST
+    rng = random.Random(0)
+    spread = [sample_arch_spread(rng, cfg) for _ in range(3000)]
+    assert spread[:5] == [sample_arch_spread(r, cfg) for r in [random.Random(0)] for _ in range(5)]
+    for a in spread[:50]:
+        validate_arch(a, cfg)
+    scalar = _size_index(ArchBatch.from_dicts(spread, cfg), cfg)
+    vector = _size_index(sample_batch_spread(np.random.default_rng(0), 3000, cfg), cfg)
+    uniform = _size_index(sample_batch(np.random.default_rng(0), 3000, cfg), cfg)
+    assert abs(scalar.mean() - 0.5) < 0.03 and abs(vector.mean() - 0.5) < 0.03
+    assert abs(scalar.std() - vector.std()) < 0.02
+    assert scalar.std() > 3 * uniform.std()  # about 0.30 against 0.08
+    for sizes in (scalar, vector):
+        assert (sizes < 0.1).mean() > 0.05 and (sizes > 0.9).mean() > 0.05
+    assert (uniform < 0.1).mean() < 0.001 and (uniform > 0.9).mean() < 0.001
+    wids = ArchBatch.from_dicts(spread, cfg).wid
+    assert set(np.unique(wids)) == set(cfg.sample_wids)
+    assert set(sample_batch_spread(np.random.default_rng(1), 200, cfg, wids=(1,)).wid) == {1}
+    assert {a["image_size"] for a in spread} == set(cfg.resolutions)
 
 
 def test_mutation_probability_is_respected():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..space.arch import SAMPLERS
 from ..train.collect import ENGINES
 from ..validate import BN_IMAGES, IMAGES, THREADS, Number, shard
 from .common import add_dataset_args, add_seed_arg, add_space_arg, checkpoint_arg, dataset_name
@@ -36,7 +37,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     net = load_default_supernet(cfg, args.supernet)
     pairs = collect_pairs(net, cfg, data, args.out, args.n, seed=args.seed, calib_images=args.calib_images,
                           eval_images=args.eval_images, shard=args.shard, progress=not args.quiet,
-                          engine=args.engine)
+                          engine=args.engine, sampler=args.sampler)
     print(f"{args.out}: {len(pairs)} pairs")
     return 0
 
@@ -54,6 +55,10 @@ def register(sub) -> None:
     p.add_argument("--calib-images", type=BN_IMAGES, default=500, help="BN re-calibration images per subnet")
     p.add_argument("--eval-images", type=IMAGES, default=5000, help="holdout images per subnet (evenly spaced)")
     add_seed_arg(p)
+    p.add_argument("--sampler", choices=list(SAMPLERS), default="uniform",
+                   help="how the plan draws subnets: uniform (every choice uniform; sizes bunch near the middle) "
+                        "or spread (one random size per subnet, choices drawn around it; covers the small and "
+                        "large subnets too)")
     p.add_argument("--shard", type=shard, default=(0, 1),
                    help="I/K: measure every K-th planned subnet starting at I (parallel processes)")
     p.add_argument("--engine", choices=ENGINES, default="onnx",

@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..predictor.recipes import DISTILL_ARCHS, MEMBERS, MIN_STEPS, MLP_EPOCHS
-from ..validate import OPEN_FRACTION, THREADS, existing_file
+from ..validate import FRACTION, OPEN_FRACTION, THREADS, existing_file
 from .common import add_seed_arg, add_space_arg
 
 
@@ -27,6 +27,8 @@ def _recipe_from_args(args: argparse.Namespace):
         changes["members"] = args.members
     if args.distill_archs is not None:
         changes["distill_n_random"] = args.distill_archs
+    if args.distill_spread is not None:
+        changes["distill_spread_fraction"] = args.distill_spread
     if args.min_steps is not None:
         changes["model_min_steps"] = args.min_steps
         if recipe.distill is not None:
@@ -128,6 +130,9 @@ def register(sub) -> None:
     f.add_argument("--distill-archs", type=DISTILL_ARCHS, default=None,
                    help="override how many random archs the teachers label for distillation: "
                         f"{DISTILL_ARCHS.describe()} (all are held in memory, about 3 KB each)")
+    f.add_argument("--distill-spread", type=FRACTION, default=None, metavar="FRACTION",
+                   help="override the fraction of those archs drawn spread over the space's sizes "
+                        f"(collect --sampler spread), the rest uniform: {FRACTION.describe()}")
     f.add_argument("--compare", nargs="*", default=[], metavar="RECIPE", choices=_recipe_names(),
                    help="also train these recipes on the same split and report them (e.g. --compare lab)")
     f.add_argument("--threads", type=THREADS, default=1,

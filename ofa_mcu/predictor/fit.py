@@ -15,7 +15,7 @@ from ..space.batch import ArchBatch, sample_batch
 from ..validate import OPEN_FRACTION, SEED
 from .metrics import regression_metrics
 from .model import AccuracyPredictor
-from .pairs import Pairs, index_digest, load_pairs, pairs_digest, split_indices
+from .pairs import SPLITS, Pairs, index_digest, load_pairs, pairs_digest
 from .recipes import Recipe
 from .report import write_report
 from .train import fit_recipe
@@ -69,9 +69,16 @@ def time_predict_ms_one_thread(pred: AccuracyPredictor, n: int = 10_000, repeats
             return None
 
 
-def split_pairs(pairs: Pairs, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The seeded random train/validation split of ``pairs`` (index arrays)."""
-    return split_indices(len(pairs), val_fraction, seed)
+SPLIT = "by_file"  # what a new fit draws: one file splits as "random" does
+
+
+def split_pairs(pairs: Pairs, val_fraction: float, seed: int, split: str = SPLIT) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded random train/validation split of ``pairs`` (index arrays) drawn the way named
+    ``split`` (a key of :data:`SPLITS`): by default within each pair file
+    (:func:`~.pairs.split_by_file`)."""
+    if split not in SPLITS:
+        raise UserError(f"split {split!r} is unknown; choose one of {', '.join(SPLITS)}")
+    return SPLITS[split].draw(pairs, val_fraction, seed)
 
 
 def evaluate(pred: AccuracyPredictor, batch: ArchBatch, acc: np.ndarray) -> dict:
@@ -92,7 +99,7 @@ def fit(pair_files: Sequence[str], out_dir: str | Path, recipe: Recipe, cfg: Spa
     train, val = pairs.take(tr), pairs.take(va)
     data = {
         "files": pairs.files, "n_pairs": len(pairs), "pairs_digest": pairs_digest(pairs, cfg),
-        "val_fraction": val_fraction, "seed": seed, "n_train": len(tr), "n_val": len(va),
+        "val_fraction": val_fraction, "seed": seed, "split": SPLIT, "n_train": len(tr), "n_val": len(va),
         "val_digest": index_digest(va),
     }
     models: dict[str, dict] = {}
@@ -152,6 +159,8 @@ def _split_problem(data) -> str | None:
     for key, allowed in (("val_fraction", OPEN_FRACTION), ("seed", SEED)):
         if allowed.problem(data[key]) is not None:
             return f"meta.data.{key} is {data[key]!r}, not {allowed.describe()}"
+    if data.get("split", "random") not in SPLITS:
+        return f"meta.data.split is {data['split']!r}, not one of {', '.join(SPLITS)}"
     return None
 
 
@@ -165,7 +174,7 @@ def held_out(pred: AccuracyPredictor, pairs: Pairs) -> Pairs:
     if digest != data["pairs_digest"]:
         raise UserError(f"these pairs differ from the ones the predictor was fitted on (digest {digest}, "
                         f"recorded {data['pairs_digest']}); pass the files {data['files']} in that order")
-    _, va = split_indices(len(pairs), data["val_fraction"], int(data["seed"]))
+    _, va = split_pairs(pairs, data["val_fraction"], int(data["seed"]), data.get("split", "random"))
     if index_digest(va) != data["val_digest"]:
         raise UserError("the recomputed validation split does not match the recorded one; "
                         "the split code changed since this predictor was fitted")

@@ -10,7 +10,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -24,18 +24,24 @@ from ..space.batch import ArchBatch
 @dataclass
 class Pairs:
     """N measured archs: ``batch`` (an :class:`ArchBatch`), ``acc`` (N,) float64 top-1 in points,
-    and ``files`` (the names of the files they came from, in load order)."""
+    ``files`` (the names of the files they came from, in load order) and ``source`` (N,) the
+    index in ``files`` of each pair's file (all 0 when not given)."""
 
     batch: ArchBatch
     acc: np.ndarray
     files: list[str]
+    source: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.source is None:
+            self.source = np.zeros(len(self.acc), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.acc)
 
     def take(self, idx) -> "Pairs":
         """The pairs at ``idx`` (index array or boolean mask)."""
-        return Pairs(self.batch.take(idx), self.acc[idx], self.files)
+        return Pairs(self.batch.take(idx), self.acc[idx], self.files, self.source[idx])
 
 
 def parse_pairs(data, cfg: SpaceConfig = VWW, source: str = "pairs") -> tuple[list[dict], list[float]]:
@@ -79,14 +85,17 @@ def load_pairs(paths: Sequence[str | Path], cfg: SpaceConfig = VWW) -> Pairs:
     check_distinct_files(paths)
     all_archs: list[dict] = []
     all_acc: list[float] = []
+    source: list[int] = []
     first: dict[tuple, tuple[str, int]] = {}
-    for p in paths:
+    for i, p in enumerate(paths):
         archs, accs = parse_pairs(read_json(p, "pair file"), cfg, source=str(p))
         check_distinct_archs(archs, str(p), first, cfg)
         all_archs += archs
         all_acc += accs
+        source += [i] * len(accs)
     batch = ArchBatch.from_dicts(all_archs, cfg, validate=False)
-    return Pairs(batch, np.asarray(all_acc, dtype=np.float64), [Path(p).name for p in paths])
+    return Pairs(batch, np.asarray(all_acc, dtype=np.float64), [Path(p).name for p in paths],
+                 np.asarray(source, dtype=np.int64))
 
 
 def _file_identity(path: str | Path):
@@ -135,6 +144,45 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
                         f"give at least 10 pairs and a fraction that leaves 2 or more on each side")
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def split_by_file(source: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded random split of pairs from several files, drawn within each file: each file
+    holds out ``round(n_file * val_fraction)`` of its pairs, chosen as :func:`split_indices` would
+    (so one file splits exactly as it does alone, and pairs collected another way, e.g. with
+    another sampler, are held out in proportion). ``source`` (N,) is each pair's file index.
+    Returns (train indices, validation indices), both sorted."""
+    source = np.asarray(source)
+    split_indices(len(source), val_fraction, seed)  # the whole set's size and fraction checks
+    train, val = [], []
+    for f in np.unique(source):
+        rows = np.flatnonzero(source == f)
+        perm = np.random.default_rng(seed).permutation(len(rows))
+        n_val = int(round(len(rows) * val_fraction))
+        train.append(rows[perm[n_val:]])
+        val.append(rows[perm[:n_val]])
+    train, val = np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+    if len(val) < 2 or len(train) < 2:
+        raise UserError(f"the pair files are too small to hold out {val_fraction} of each ({len(val)} held out, "
+                        f"{len(train)} to train on); give larger files or merge them into one")
+    return train, val
+
+
+@dataclass(frozen=True)
+class Split:
+    """One way to draw a fit's held-out pairs: ``draw(pairs, val_fraction, seed)`` gives
+    (train, validation) indices; ``words`` names it in reports."""
+
+    draw: Callable[[Pairs, float, int], tuple[np.ndarray, np.ndarray]]
+    words: str
+
+
+# recorded as a fit's meta.data.split; fits from before it was recorded drew "random"
+SPLITS = {
+    "random": Split(lambda pairs, frac, seed: split_indices(len(pairs), frac, seed), "random"),
+    "by_file": Split(lambda pairs, frac, seed: split_by_file(pairs.source, frac, seed),
+                     "random within each pair file"),
+}
 
 
 def index_digest(idx: np.ndarray) -> str:

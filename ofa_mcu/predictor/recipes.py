@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..errors import UserError
-from ..validate import Number
+from ..validate import FRACTION, Number
 
 
 # Bounds on what users may set (``predictor fit --epochs/--min-steps/--members/--distill-archs``,
@@ -65,6 +65,7 @@ class DistillSpec:
     student: MLPSpec
     n_random: int = 200_000         # random archs of the space labelled by the teachers
     real_weight: float = 1.0        # the training pairs join with their measured labels, this weight
+    spread_fraction: float = 0.0    # of the random archs, drawn spread over sizes (sample_batch_spread)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Recipe:
         if self.distill is not None:
             self.distill.student.check()
             DISTILL_ARCHS.check("distillation archs", self.distill.n_random)
+            FRACTION.check("spread fraction of the distillation archs", self.distill.spread_fraction)
 
     def to_dict(self) -> dict:
         """Plain-JSON form (recorded in the model's metadata)."""
@@ -139,7 +141,7 @@ DEFAULT = Recipe(
     name="default",
     description="3 dropout MLPs (features encoding, linear skip, cosine, standardised target, head refit "
                 "without dropout) distilled into one 128x128 MLP on 200k teacher-labelled random archs "
-                "plus the measured training pairs",
+                "(half uniform, half spread over sizes) plus the measured training pairs",
     model=_TEACHER,
     members=3,
     distill=DistillSpec(
@@ -147,6 +149,7 @@ DEFAULT = Recipe(
                                     batch_size=512, min_steps=3000, refit_head_epochs=0),
         n_random=200_000,
         real_weight=1.0,
+        spread_fraction=0.5,
     ),
 )
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_write_bytes, atomic_write_text, write_json
+from .pairs import SPLITS
 
 SCATTER_PNG = "scatter.png"
 REPORT_JSON = "report.json"
@@ -118,7 +119,8 @@ def render_markdown(report: dict) -> str:
     d = report["data"]
     lines = [f"# Accuracy predictor: {report['recipe']['name']} recipe on space {report['space']}", "",
              f"- data: {d['n_pairs']} pairs from {', '.join(d['files'])} (digest {d['pairs_digest']})",
-             f"- split: {d['n_train']} train / {d['n_val']} validation, random, val fraction "
+             f"- split: {d['n_train']} train / {d['n_val']} validation, {SPLITS[d.get('split', 'random')].words}, "
+             f"val fraction "
              f"{d['val_fraction']}, seed {d['seed']} (validation digest {d['val_digest']})",
              f"- recipe: {report['recipe']['description']}",
              f"- training time: {report['train_seconds']:.0f} s", "",

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import SpaceConfig
 from ..errors import UserError
-from ..space.batch import ArchBatch, sample_batch
+from ..space.batch import ArchBatch, sample_batch, sample_batch_spread
 from ..space.encoding import get_encoding
 from .model import AccuracyPredictor
 from .recipes import MLPSpec, Recipe
@@ -261,7 +261,10 @@ def fit_recipe(batch: ArchBatch, acc: np.ndarray, recipe: Recipe, cfg: SpaceConf
     d = recipe.distill
     st = d.student
     rng = np.random.default_rng(seed + 7919)
-    rand = sample_batch(rng, d.n_random, cfg, wids=_train_wids(batch, cfg))
+    wids = _train_wids(batch, cfg)
+    n_spread = int(round(d.n_random * d.spread_fraction))
+    rand = ArchBatch.concat([sample_batch(rng, d.n_random - n_spread, cfg, wids=wids),
+                             sample_batch_spread(rng, n_spread, cfg, wids=wids)])
     labels = []
     chunk = 20_000
     for i in tqdm(range(0, d.n_random, chunk), desc="teacher labels", disable=not progress, leave=False):

@@ -105,6 +105,32 @@ def sample_arch(rng: random.Random, cfg: SpaceConfig = VWW, wids: tuple[int, ...
     }
 
 
+def sample_arch_spread(rng: random.Random, cfg: SpaceConfig = VWW, wids: tuple[int, ...] | None = None) -> dict:
+    """A random arch spread over the space's range of sizes: draw one size ``t`` uniform in [0, 1],
+    then every width/kernel/expand/depth choice independently as the ``k``-th of its ``m + 1``
+    sorted options with ``k ~ Binomial(m, t)`` (``t = 0`` the smallest, ``t = 1`` the largest,
+    ``t = 1/2`` near uniform). Uniform draws concentrate around the middle size (twenty slots
+    average out); these cover the small and large subnets a tight or a loose board searches
+    among. The resolution stays uniform."""
+    wids = cfg.sample_wids if wids is None else wids
+    t = rng.random()
+
+    def pick(options) -> int:
+        ordered = sorted(options)
+        return ordered[sum(rng.random() < t for _ in range(len(ordered) - 1))]
+
+    return {
+        "wid": pick(wids),
+        "ks": [pick(cfg.ks_list) for _ in range(cfg.n_slots)],
+        "e": [pick(cfg.expand_ratio_list) for _ in range(cfg.n_slots)],
+        "d": [pick(cfg.depth_list) for _ in range(cfg.n_depth)],
+        "image_size": rng.choice(cfg.resolutions),
+    }
+
+
+SAMPLERS = {"uniform": sample_arch, "spread": sample_arch_spread}  # name -> (rng, cfg) -> arch
+
+
 def smallest_arch(cfg: SpaceConfig = VWW, image_size: int | None = None, wid: int = 0) -> dict:
     """The smallest network: narrowest width, smallest kernels and expands, shallowest."""
     return {

@@ -233,6 +233,27 @@ def sample_batch(rng: np.random.Generator, n: int, cfg: SpaceConfig = VWW,
     )
 
 
+def _binomial_choice(rng: np.random.Generator, values, t: np.ndarray, size) -> np.ndarray:
+    ordered = np.sort(np.asarray(values, dtype=np.int64))
+    t = t.reshape(t.shape + (1,) * (len(size) - 1))
+    return ordered[rng.binomial(len(ordered) - 1, np.broadcast_to(t, size))]
+
+
+def sample_batch_spread(rng: np.random.Generator, n: int, cfg: SpaceConfig = VWW,
+                        wids: tuple[int, ...] | None = None) -> ArchBatch:
+    """``n`` archs spread over the space's sizes, as :func:`ofa_mcu.space.arch.sample_arch_spread`
+    draws one (same distribution, numpy's generator)."""
+    wids = cfg.sample_wids if wids is None else wids
+    t = rng.random(n)
+    return ArchBatch(
+        wid=_binomial_choice(rng, wids, t, (n,)),
+        ks=_binomial_choice(rng, cfg.ks_list, t, (n, cfg.n_slots)),
+        e=_binomial_choice(rng, cfg.expand_ratio_list, t, (n, cfg.n_slots)),
+        d=_binomial_choice(rng, cfg.depth_list, t, (n, cfg.n_depth)),
+        image_size=_choice(rng, cfg.resolutions, n),
+    )
+
+
 def mutate_batch(batch: ArchBatch, rng: np.random.Generator, cfg: SpaceConfig = VWW, prob: float = 0.1,
                  resolution_prob: float = 0.5, wids: tuple[int, ...] | None = None) -> ArchBatch:
     """The lab's mutation applied to every row (see :func:`ofa_mcu.space.arch.mutate`)."""

@@ -15,13 +15,17 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..io import read_json, write_json
-from ..space.arch import arch_key, sample_arch, validate_arch
+from ..space.arch import SAMPLERS, arch_key, validate_arch
 
 ENGINES = ("onnx", "torch")  # what scores a calibrated subnet (see .subnet_eval)
 
 
-def planned_archs(cfg, n: int, seed: int) -> list[dict]:
-    """The ``n`` distinct random subnets a run with ``seed`` measures, in order."""
+def planned_archs(cfg, n: int, seed: int, sampler: str = "uniform") -> list[dict]:
+    """The ``n`` distinct random subnets a run with ``seed`` and ``sampler`` (a name in
+    :data:`~ofa_mcu.space.arch.SAMPLERS`) measures, in order."""
+    if sampler not in SAMPLERS:
+        raise UserError(f"sampler {sampler!r} is unknown; choose one of {', '.join(SAMPLERS)}")
+    sample_arch = SAMPLERS[sampler]
     rng = random.Random(seed)
     out, seen = [], set()
     for _ in range(n * 50):
@@ -53,10 +57,11 @@ def read_pairs(path: str | Path, cfg) -> list[list]:
 
 def collect_pairs(supernet, cfg, data, out: str | Path, n: int, seed: int = 0, calib_images: int = 500,
                   eval_images: int = 5000, shard: tuple[int, int] = (0, 1), progress: bool = True,
-                  engine: str = "onnx") -> list[list]:
+                  engine: str = "onnx", sampler: str = "uniform") -> list[list]:
     """Measure the planned subnets not yet in ``out`` (this process's shard of them) and append
     each pair to ``out`` as soon as it is measured; ``engine`` scores each calibrated subnet
-    (``onnx`` or ``torch``, see :mod:`.subnet_eval`). Returns all pairs in ``out``."""
+    (``onnx`` or ``torch``, see :mod:`.subnet_eval`); ``sampler`` draws the plan (see
+    :func:`planned_archs`). Returns all pairs in ``out``."""
     from .subnet_eval import ResizedImages, measure_top1
 
     if engine not in ENGINES:
@@ -66,7 +71,7 @@ def collect_pairs(supernet, cfg, data, out: str | Path, n: int, seed: int = 0, c
         raise UserError(f"--shard {index}/{count}: the index must be in 0..{count - 1}")
     pairs = read_pairs(out, cfg)
     done = {arch_key(a, cfg) for a, _ in pairs}
-    todo = [a for i, a in enumerate(planned_archs(cfg, n, seed)) if i % count == index and arch_key(a, cfg) not in done]
+    todo = [a for i, a in enumerate(planned_archs(cfg, n, seed, sampler)) if i % count == index and arch_key(a, cfg) not in done]
     images = ResizedImages(data.holdout, eval_images or None)
     for arch in tqdm(todo, desc="collect", unit="subnet", disable=not progress):
         t0 = time.perf_counter()
