@@ -13,6 +13,7 @@ from ofa_mcu.data import get_dataset
 from ofa_mcu.data.vww import build_vww, person_fractions, read_manifest, vww_label
 from ofa_mcu.errors import UserError
 from ofa_mcu.io import OUTPUT_MANIFEST, owned_files
+from cli_errors import one_error_line
 
 W, H = 40, 30  # image area 1200 px; 0.5 % of it is exactly 6 px
 PERSON, DOG = 1, 18
@@ -149,14 +150,6 @@ def _build(coco_root, out, *extra) -> int:
     return main(["data", "build-vww", "--coco-root", str(coco_root), "--out", str(out), "--split", "val2017", *extra])
 
 
-def _one_error_line(capsys, *words) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("ofa-mcu: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    for w in words:
-        assert w in err, err
-    return err
-
-
 @pytest.mark.parametrize("text", ['{"my": "data"}', "[1, 2]", "not json", '{"classes": ["non-person", "person"], '
                                   '"splits": {"val": {"labels": {"a.jpg": 0}}}}'])
 def test_build_vww_never_rewrites_a_labels_json_it_did_not_write(coco_root, tmp_path, capsys, text):
@@ -165,7 +158,7 @@ def test_build_vww_never_rewrites_a_labels_json_it_did_not_write(coco_root, tmp_
     (out / "labels.json").write_text(text)
     for force in ((), ("--force",)):
         assert _build(coco_root, out, *force) == 2
-        _one_error_line(capsys, "labels.json", "not written by ofa-mcu", "move it away")
+        one_error_line(capsys, "labels.json", "not written by ofa-mcu", "move it away")
         assert (out / "labels.json").read_text() == text and sorted(p.name for p in out.iterdir()) == ["labels.json"]
 
 
@@ -177,7 +170,7 @@ def test_build_vww_updates_its_own_labels_json(coco_root, tmp_path, capsys):
     assert sorted(read_manifest(out)["splits"]) == ["train", "val"] and owned_files(out) == {"labels.json"}
     (out / "labels.json").write_text("[]")  # listed, but no longer a labels file
     assert _build(coco_root, out, "--force") == 2
-    _one_error_line(capsys, "not a build-vww labels file", "delete it")
+    one_error_line(capsys, "not a build-vww labels file", "delete it")
     assert (out / "labels.json").read_text() == "[]"
 
 
@@ -186,7 +179,7 @@ def test_build_vww_refuses_an_output_that_holds_the_coco_folder(coco_root, tmp_p
     monkeypatch.chdir(tmp_path)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     assert _build("coco", out_name) == 2
-    _one_error_line(capsys, "holds the input", "does not contain the command's inputs")
+    one_error_line(capsys, "holds the input", "does not contain the command's inputs")
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
@@ -228,5 +221,5 @@ def test_build_vww_malformed_annotations_are_one_line_errors(coco_root, tmp_path
     ann.write_text(json.dumps(edit(json.loads(ann.read_text()))))
     out = tmp_path / "vww"
     assert _build(coco_root, out) == 2
-    _one_error_line(capsys, "instances_val2017.json", *words)
+    one_error_line(capsys, "instances_val2017.json", *words)
     assert not out.exists()

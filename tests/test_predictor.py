@@ -17,6 +17,7 @@ from ofa_mcu.predictor.metrics import regression_metrics
 from ofa_mcu.predictor.pairs import index_digest, split_indices
 from ofa_mcu.predictor.train import fit_recipe
 from ofa_mcu.space.batch import sample_batch
+from cli_errors import one_error_line
 
 OFA_MCU = Path(sys.executable).with_name("ofa-mcu")
 
@@ -360,6 +361,8 @@ def test_bad_pair_file_through_the_installed_command(tmp_path):
     (["scripts/reference_labels.py", "fashion_mnist", "ofa_mcu/assets/pairs/fashion_mnist_acc.json.gz",
       "ofa_mcu/assets/pairs/fashion_mnist_acc_spread.json.gz", "{tmp}/out.json.gz", "--only", "other.json.gz"],
      "error: --only other.json.gz is not one of the pair files"),
+    (["scripts/ship_default.py"], "error: give the training run folder to ship"),
+    (["scripts/ship_default.py", "--baselines-only"], "error: --baselines-only needs --baseline SCRATCH_DIR"),
     (["scripts/reference_labels.py", "no_such_space", "ofa_mcu/assets/pairs/fashion_mnist_acc.json.gz",
       "{tmp}/out.json.gz"], "error: no predictor 'no_such_space'"),
     (["scripts/reference_labels.py", "vww", "ofa_mcu/assets/pairs/fashion_mnist_acc.json.gz",
@@ -395,14 +398,6 @@ def _edit_model_json(d: Path, change) -> None:
     (d / "model.json").write_text(json.dumps(spec))
 
 
-def _one_line_error(capsys, *fragments) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("ofa-mcu: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    for f in fragments:
-        assert f in err, err
-    return err
-
-
 @pytest.mark.parametrize("damage, fragment", [
     (lambda d: (d / "model.npz").write_bytes((d / "model.npz").read_bytes()[:500]), "BadZipFile"),
     (lambda d: (d / "model.npz").write_bytes(b""), "EOFError"),
@@ -417,7 +412,7 @@ def test_predict_with_a_damaged_predictor_is_one_line_exit_2(tmp_path, capsys, d
     capsys.readouterr()
     damage(d)
     assert main(["predictor", "predict", str(d), str(archs)]) == 2
-    _one_line_error(capsys, f"predictor in {str(d)!r} is damaged (", fragment, "re-run 'ofa-mcu predictor fit'")
+    one_error_line(capsys, f"predictor in {str(d)!r} is damaged (", fragment, "re-run 'ofa-mcu predictor fit'")
 
 
 def test_search_and_eval_with_damaged_metadata_are_one_line_exit_2(tmp_path, capsys):
@@ -426,14 +421,14 @@ def test_search_and_eval_with_damaged_metadata_are_one_line_exit_2(tmp_path, cap
     d = _predictor_copy(tmp_path)
     _edit_model_json(d, lambda s: s["meta"].update(metrics=[1, 2]))
     assert main(["search", "--predictor", str(d), "--samples", "10"]) == 2
-    _one_line_error(capsys, "is damaged (model.json: meta.metrics is a JSON list")
+    one_error_line(capsys, "is damaged (model.json: meta.metrics is a JSON list")
     _edit_model_json(d, lambda s: s["meta"].update(metrics={"mae": 0.1}))
     _edit_model_json(d, lambda s: s["meta"]["data"].pop("pairs_digest"))
     pairs = str(asset("pairs", "fashion_mnist_acc.json.gz"))
     assert main(["predictor", "eval", str(d), "--pairs", pairs]) == 0  # without --held-out it needs no record
     capsys.readouterr()
     assert main(["predictor", "eval", str(d), "--pairs", pairs, "--held-out"]) == 2
-    _one_line_error(capsys, "meta.data lacks 'pairs_digest'", "evaluate without --held-out")
+    one_error_line(capsys, "meta.data lacks 'pairs_digest'", "evaluate without --held-out")
 
 
 def test_damaged_predictor_through_the_installed_command(tmp_path):
@@ -451,7 +446,7 @@ def test_fit_refuses_a_pair_file_given_twice(tmp_path, capsys):
     f = str(asset("pairs", "fashion_mnist_acc.json.gz"))
     out = tmp_path / "o"
     assert main(["predictor", "fit", "--pairs", f, f, "--out", str(out), "--space", "fashion_mnist"]) == 2
-    _one_line_error(capsys, f"pair file {f!r} is given twice; give each file once")
+    one_error_line(capsys, f"pair file {f!r} is given twice; give each file once")
     assert not out.exists()
 
 
@@ -468,7 +463,7 @@ def test_fit_budget_flags_have_upper_bounds_checked_while_parsing(tmp_path, caps
     f.write_text("{oops")  # parsing stops first
     out = tmp_path / "o"
     assert main(["predictor", "fit", "--pairs", str(f), "--out", str(out), flag, value]) == 2
-    _one_line_error(capsys, f"argument {flag}: must be {message}, got {value!r}")
+    one_error_line(capsys, f"argument {flag}: must be {message}, got {value!r}")
     assert not out.exists()
 
 
